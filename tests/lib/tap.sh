@@ -1,0 +1,54 @@
+# TAP helpers for bash tests. Source it: . "$(dirname "$0")/lib/tap.sh"
+# Each test file prints a plan at the end (done_testing) so a test that dies early is a failure under prove.
+_tap_n=0
+_tap_failed=0
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RUNBOOK=${RUNBOOK:-$TOP/runbook}
+PY=/usr/bin/python3   # Debian's python: it sees Debian's python3-* modules, a pyenv python does not
+
+ok() {  # ok CONDITION-EXIT-STATUS DESCRIPTION ; use: ok $? "desc" or check "desc" cmd...
+  local status=$1; shift
+  _tap_n=$((_tap_n + 1))
+  if [ "$status" -eq 0 ]; then echo "ok $_tap_n - $*"; else echo "not ok $_tap_n - $*"; _tap_failed=$((_tap_failed + 1)); fi
+  return "$status"
+}
+check() {  # check DESCRIPTION COMMAND...: passes when the command exits 0
+  local desc=$1; shift
+  "$@" >/dev/null 2>&1; ok $? "$desc"
+}
+is() {  # is GOT EXPECTED DESCRIPTION
+  local got=$1 want=$2; shift 2
+  if [ "$got" == "$want" ]; then ok 0 "$*"; else ok 1 "$*"; echo "#   got:      '$got'"; echo "#   expected: '$want'"; fi
+}
+like() {  # like TEXT EXTENDED-REGEX DESCRIPTION
+  local text=$1 re=$2; shift 2
+  if printf '%s' "$text" | grep -Eq -- "$re"; then ok 0 "$*"; else ok 1 "$*"; echo "#   text did not match /$re/:"; printf '%s\n' "$text" | head -n 20 | sed 's/^/#     /'; fi
+}
+unlike() {  # unlike TEXT EXTENDED-REGEX DESCRIPTION
+  local text=$1 re=$2; shift 2
+  if printf '%s' "$text" | grep -Eq -- "$re"; then ok 1 "$*"; echo "#   text matched /$re/:"; printf '%s\n' "$text" | grep -E -- "$re" | head -n 5 | sed 's/^/#     /'; else ok 0 "$*"; fi
+}
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
+done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
+
+# run_rb VAR ARGS...: runs ./runbook, stores stdout in $OUT, stderr in $ERR, exit status in $RC
+run_rb() {
+  local o e
+  o=$(mktemp); e=$(mktemp)
+  "$RUNBOOK" "$@" >"$o" 2>"$e" </dev/null; RC=$?
+  OUT=$(cat "$o"); ERR=$(cat "$e"); rm -f "$o" "$e"
+}
+
+# A scratch directory removed when the test exits, however it exits.
+# Tests register their own cleanup with on_exit "command".
+_tap_cleanups=()
+on_exit() { _tap_cleanups+=("$*"); }
+_tap_run_cleanups() { local i; for ((i=${#_tap_cleanups[@]}-1; i>=0; i--)); do eval "${_tap_cleanups[$i]}" >/dev/null 2>&1; done; }
+trap _tap_run_cleanups EXIT
+trap 'exit 130' INT TERM
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/runbook-test.XXXXXX")
+on_exit "rm -rf '$SCRATCH'"
+
+# free_port: a free loopback TCP port (the kernel picks it)
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
