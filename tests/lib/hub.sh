@@ -1,0 +1,67 @@
+# Bash wrapper around tests/lib/hub.py (a real JupyterHub 3.0 for tests).
+# Source after tap.sh:  . "$(dirname "$0")/lib/tap.sh"; . "$(dirname "$0")/lib/hub.sh"
+#
+#   hub_start DIR [--db-url URL] [--spawner-delay-users a,b]
+#             starts the hub, registers its stop with on_exit, sources DIR/env:
+#             JUPYTERHUB_API_URL, JUPYTERHUB_TOKEN_FILE, HUB_PID, HUB_URL, HUB_DIR, HUB_LOG
+#   hub_stop DIR | hub_restart DIR
+#   hub_seed DIR [hub.py seed options]        e.g. --generate u:500:-100d --admin u0001
+#   hub_users DIR | hub_count DIR             all user names (every page) | how many
+#   hub_api METHOD PATH [JSON]                body on stdout; 0 on 2xx (PATH after /hub/api)
+#   hub_api_status METHOD PATH [JSON]         prints only the HTTP status
+#   hub_quote NAME                            NAME as a URL path segment (josé -> jos%C3%A9)
+# hub_api uses the `ops` token (the runbook's), read from the 0600 file; it never
+# appears in a command line, the output or the environment.
+
+HUB_PY="$TOP/tests/lib/hub.py"
+
+hub_start() {
+  local dir=$1; shift
+  mkdir -p "$dir"
+  # Registered before starting, so a hub that half-started is still stopped.
+  on_exit "hub_stop '$dir'"
+  "$PY" "$HUB_PY" start --dir "$dir" "$@" || return 1
+  # shellcheck disable=SC1091
+  . "$dir/env"
+}
+
+hub_stop() { "$PY" "$HUB_PY" stop --dir "$1"; }
+
+hub_restart() {
+  "$PY" "$HUB_PY" restart --dir "$1" || return 1
+  . "$1/env"  # HUB_PID changed
+}
+
+hub_seed() { local dir=$1; shift; "$PY" "$HUB_PY" seed --dir "$dir" "$@"; }
+hub_users() { "$PY" "$HUB_PY" users --dir "$1"; }
+hub_count() { "$PY" "$HUB_PY" count --dir "$1"; }
+
+hub_quote() {
+  "$PY" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="@+"))' "$1"
+}
+
+# _hub_curl METHOD PATH [JSON] -> curl's output; the token goes in through a
+# header file (curl -H @file), read by the shell builtin printf: never in argv.
+_hub_curl() {
+  local method=$1 path=$2 json=${3-}
+  local args=(-sS -X "$method" -H 'Accept: application/json' -w '\n%{http_code}')
+  [ -n "$json" ] && args+=(-H 'Content-Type: application/json' --data-binary "$json")
+  # The <(...) must sit on curl's own command line: bash closes it after the
+  # command that opened it, so it cannot be kept in the array.
+  curl "${args[@]}" -H @<(printf 'Authorization: token %s\n' "$(<"$JUPYTERHUB_TOKEN_FILE")") \
+    "$JUPYTERHUB_API_URL$path"
+}
+
+hub_api() {
+  local out status
+  out=$(_hub_curl "$@") || return 2
+  status=${out##*$'\n'}
+  printf '%s\n' "${out%$'\n'*}"
+  [ "${status:0:1}" = 2 ]
+}
+
+hub_api_status() {
+  local out
+  out=$(_hub_curl "$@") || return 2
+  printf '%s\n' "${out##*$'\n'}"
+}

@@ -1,0 +1,1 @@
+"""Helpers loaded by the test JupyterHub (tests/lib/hub.py puts tests/lib on its PYTHONPATH)."""
