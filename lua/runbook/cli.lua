@@ -1,0 +1,222 @@
+-- The command line (see ../shared/cli-contract.md): parses arguments, runs a command, and turns every
+-- failure into one clear message and the contract's exit status:
+-- 0 done, 1 failure, 2 bad usage or input, 3 aborted at the confirmation, 4 done with actions skipped.
+local host = require "runbook.host"
+local util = require "runbook.util"
+local ui = require "runbook.ui"
+
+local cli = {}
+
+-- Every option; `commands` lists where one that is not global applies.
+local OPTIONS = {
+  { long = "output", value = "FORMAT", help = "text (default) or json: machine-readable on stdout" },
+  { long = "journal-dir", value = "DIR", help = "where journals go (default $XDG_STATE_HOME/runbook or ~/.local/state/runbook)" },
+  { long = "verbose", short = "v", count = true, help = "more detail on stderr (-vv: every HTTP request)" },
+  { long = "quiet", short = "q", help = "only errors and results" },
+  { long = "no-color", help = "no colour even on a terminal (NO_COLOR is honoured too)" },
+  { long = "help", short = "h", help = "help for the command" },
+  { long = "runbook-path", value = "DIR", list = true, help = "look for site runbooks in DIR (also RUNBOOK_PATH)" },
+  { long = "kubeconfig", value = "FILE", help = "Kubernetes configuration file" },
+  { long = "context", value = "NAME", help = "kubeconfig context" },
+  { long = "namespace", short = "n", value = "NS", help = "Kubernetes namespace" },
+  { long = "param", short = "p", value = "KEY=VALUE", list = true, commands = "plan run apply",
+    help = "set a runbook parameter (repeatable); with apply, asserts the plan's value" },
+  { long = "policy", value = "FILE", commands = "plan run apply resume", help = "site policy file (Lua)" },
+  { long = "out", short = "o", value = "PLAN", commands = "plan run", help = "save the plan to PLAN (mode 0600)" },
+  { long = "yes", short = "y", commands = "apply run resume", help = "do not ask for confirmation" },
+  { long = "dry-run", commands = "run", help = "stop after the plan" },
+  { long = "max-age", value = "DURATION", commands = "apply", help = "refuse plans older than this (default 24h; 0: no limit)" },
+  { long = "write", commands = "exec", help = "allow the script to change things" },
+  { long = "version", help = "print versions and exit" },
+}
+
+local USAGE = {
+  list = "runbook list",
+  show = "runbook show NAME",
+  plan = "runbook plan NAME [-p KEY=VALUE]... [--policy FILE] [-o PLAN]",
+  apply = "runbook apply PLAN [--yes] [--policy FILE] [--max-age DURATION]",
+  run = "runbook run NAME [-p KEY=VALUE]... [--policy FILE] [--dry-run] [--yes]",
+  resume = "runbook resume JOURNAL [--yes]",
+  exec = "runbook exec [--write] FILE.lua [ARG]...",
+  version = "runbook version",
+}
+local COMMAND_ORDER = { "list", "show", "plan", "apply", "run", "resume", "exec", "version" }
+local SUMMARY = {
+  list = "list the available runbooks",
+  show = "describe a runbook: parameters, policy keys, steps",
+  plan = "rehearse: discover the state and print (or save) the actions, changing nothing",
+  apply = "carry out a saved plan after confirmation, re-checking each action first",
+  run = "plan, confirm and apply in one go",
+  resume = "finish an interrupted apply from its journal",
+  exec = "run a Lua script with the runbook modules (read-only unless --write)",
+  version = "print the versions of runbook and the libraries it uses",
+}
+
+local function find_option(name, short)
+  for _, opt in ipairs(OPTIONS) do
+    if (short and opt.short == name) or (not short and opt.long == name) then return opt end
+  end
+end
+
+local function usage_error(fmt, ...)
+  util.fail(2, fmt .. " (see runbook --help)", ...)
+end
+
+-- parse(args) -> command, positional, options. Options may come before or after the command;
+-- for exec everything after the script belongs to the script.
+function cli.parse(args)
+  local opts = { param = {}, ["runbook-path"] = {}, verbose = 0 }
+  local command, positional = nil, {}
+  local i = 1
+  local function take(opt, inline, flag)
+    if opt.value then
+      local v = inline
+      if v == nil then
+        i = i + 1
+        v = args[i]
+        if v == nil then usage_error("option %s needs a value (%s)", flag, opt.value) end
+      end
+      if opt.list then table.insert(opts[opt.long], v) else opts[opt.long] = v end
+    elseif inline ~= nil then
+      usage_error("option %s takes no value", flag)
+    elseif opt.count then
+      opts[opt.long] = opts[opt.long] + 1
+    else
+      opts[opt.long] = true
+    end
+  end
+  while i <= #args do
+    local a = args[i]
+    if command == "exec" and #positional >= 1 then
+      positional[#positional + 1] = a
+    elseif a == "--" then
+      for k = i + 1, #args do positional[#positional + 1] = args[k] end
+      break
+    elseif a:sub(1, 2) == "--" then
+      local name, inline = a:match("^%-%-([^=]+)=(.*)$")
+      name = name or a:sub(3)
+      local opt = find_option(name)
+      if not opt then usage_error("unknown option --%s", name) end
+      take(opt, inline, "--" .. name)
+    elseif a:sub(1, 1) == "-" and #a > 1 then
+      local letters = a:sub(2)
+      local first = find_option(letters:sub(1, 1), true)
+      if not first then usage_error("unknown option -%s", letters:sub(1, 1)) end
+      if first.value then
+        take(first, #letters > 1 and letters:sub(2) or nil, "-" .. letters:sub(1, 1))
+      else
+        for c in letters:gmatch(".") do
+          local opt = find_option(c, true)
+          if not opt or opt.value then usage_error("unknown option -%s in %s", c, a) end
+          take(opt, nil, "-" .. c)
+        end
+      end
+    elseif not command then
+      command = a
+    else
+      positional[#positional + 1] = a
+    end
+    i = i + 1
+  end
+  return command, positional, opts
+end
+
+local function check_options_apply(command, opts)
+  for _, opt in ipairs(OPTIONS) do
+    local given = opts[opt.long]
+    local is_given = given ~= nil and given ~= false and not (type(given) == "table" and #given == 0)
+      and not (opt.count and given == 0)
+    if is_given and opt.commands and not (" " .. opt.commands .. " "):find(" " .. command .. " ", 1, true) then
+      usage_error("option --%s does not apply to `runbook %s`", opt.long, command)
+    end
+  end
+end
+
+local function option_lines(command)
+  local lines = {}
+  for _, opt in ipairs(OPTIONS) do
+    local applies = not opt.commands or not command or (" " .. opt.commands .. " "):find(" " .. command .. " ", 1, true)
+    if applies then
+      local flag = (opt.short and ("-" .. opt.short .. ", ") or "    ") .. "--" .. opt.long .. (opt.value and (" " .. opt.value) or "")
+      lines[#lines + 1] = string.format("  %-30s %s", flag, opt.help)
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
+function cli.help(command)
+  if command and USAGE[command] then
+    return string.format("usage: %s\n\n%s.\n\nOptions:\n%s\n", USAGE[command], SUMMARY[command]:gsub("^%l", string.upper),
+      option_lines(command))
+  end
+  local lines = { "usage: runbook COMMAND [OPTIONS] [ARGS]", "",
+    "Carries out JupyterHub maintenance procedures safely: rehearse (plan), confirm, apply, resume.", "",
+    "Commands:" }
+  for _, name in ipairs(COMMAND_ORDER) do lines[#lines + 1] = string.format("  %-9s %s", name, SUMMARY[name]) end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "Options:"
+  lines[#lines + 1] = option_lines(nil)
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "Exit status: 0 done, 1 failure, 2 bad usage or input, 3 aborted at the confirmation,"
+  lines[#lines + 1] = "4 done but some actions were skipped because their precondition no longer held."
+  lines[#lines + 1] = "`runbook COMMAND --help` describes one command; `runbook show NAME` describes a runbook."
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- "90s", "15m", "24h", "7d" or plain seconds.
+local function parse_duration(text)
+  local n, unit = tostring(text):match("^(%d+%.?%d*)([smhd]?)$")
+  if not n then usage_error("bad duration '%s': write e.g. 90s, 15m, 24h or 7d", text) end
+  local scale = { [""] = 1, s = 1, m = 60, h = 3600, d = 86400 }
+  return tonumber(n) * scale[unit]
+end
+
+local function needs(positional, count, command)
+  if #positional < count then usage_error("`runbook %s` needs %s", command, USAGE[command]:match("^runbook %S+ (.*)$")) end
+  if #positional > count then usage_error("unexpected argument '%s' for `runbook %s`", positional[count + 1], command) end
+end
+
+function cli.main(args)
+  local ok, result = pcall(function()
+    local command, positional, opts = cli.parse(args)
+    if opts.output and opts.output ~= "text" and opts.output ~= "json" then
+      usage_error("--output takes text or json, not '%s'", opts.output)
+    end
+    ui.configure({ output = opts.output, verbose = opts.verbose, quiet = opts.quiet, no_color = opts["no-color"] })
+    if opts.version and not command then command = "version" end
+    if opts.help then
+      host.write(1, cli.help(command))
+      return 0
+    end
+    if not command then
+      host.write(2, cli.help(nil))
+      return 2
+    end
+    if command == "help" then
+      host.write(1, cli.help(positional[1]))
+      return 0
+    end
+    if not USAGE[command] then usage_error("unknown command '%s'", command) end
+    check_options_apply(command, opts)
+    opts.max_age = opts["max-age"] and parse_duration(opts["max-age"]) or 24 * 3600
+    opts.cluster = { kubeconfig = opts.kubeconfig, context = opts.context, namespace = opts.namespace }
+    local commands = require "runbook.commands"
+    if command == "list" or command == "version" then
+      needs(positional, 0, command)
+    elseif command == "exec" then
+      if #positional < 1 then usage_error("`runbook exec` needs a script: %s", USAGE.exec) end
+    else
+      needs(positional, 1, command)
+    end
+    return commands[command](positional, opts)
+  end)
+  if ok then return result end
+  if util.is_failure(result) then
+    ui.error(result.message)
+    return result.code
+  end
+  ui.error("internal error: " .. tostring(result))
+  return 1
+end
+
+return cli

@@ -1,0 +1,290 @@
+-- The commands of the contract. Each returns the exit status; failures raise util.fail.
+local engine = require "runbook.engine"
+local host = require "runbook.host"
+local journal = require "runbook.journal"
+local json = require "runbook.json"
+local loader = require "runbook.loader"
+local params = require "runbook.params"
+local plan = require "runbook.plan"
+local policy = require "runbook.policy"
+local render = require "runbook.render"
+local sandbox = require "runbook.sandbox"
+local ui = require "runbook.ui"
+local util = require "runbook.util"
+
+local commands = {}
+
+local function find_opts(opts)
+  return { runbook_path = opts["runbook-path"] }
+end
+
+local function load_runbook(name, opts)
+  return loader.load(loader.find(name, find_opts(opts)))
+end
+
+function commands.version()
+  local v = host.library_versions()
+  if ui.output == "json" then
+    v.runbook = host.version()
+    ui.emit_json(json.encode(v))
+    return 0
+  end
+  ui.say("runbook " .. host.version())
+  ui.table({ { "  Lua", v.lua }, { "  libcurl", v.libcurl }, { "  libpq", v.libpq }, { "  OpenSSL", v.openssl },
+             { "  libyaml", v.libyaml } })
+  return 0
+end
+
+function commands.list(_, opts)
+  local entries = {}
+  for _, item in ipairs(loader.list(find_opts(opts))) do
+    local ok, def = pcall(load_runbook, item.dir and (item.dir .. "/" .. item.name .. ".lua") or item.name, opts)
+    entries[#entries + 1] = { name = item.name, summary = ok and def.summary or ("cannot be loaded: " .. tostring(def.message or def)),
+                              source = item.dir and (item.dir .. "/" .. item.name .. ".lua") or "built-in", ok = ok }
+  end
+  if ui.output == "json" then
+    local out = json.array()
+    for _, e in ipairs(entries) do out[#out + 1] = { name = e.name, summary = e.summary, source = e.source } end
+    ui.emit_json(json.encode(out))
+    return 0
+  end
+  local rows = {}
+  for _, e in ipairs(entries) do
+    rows[#rows + 1] = { e.name, e.ok and e.summary or ui.style.red(e.summary) .. (e.source ~= "built-in" and "" or "") }
+  end
+  ui.table(rows)
+  return 0
+end
+
+local function default_text(spec)
+  if spec.default == nil then return spec.required and "(required)" or "" end
+  if type(spec.default) == "table" then return table.concat(spec.default, ",") end
+  return tostring(spec.default)
+end
+
+function commands.show(pos, opts)
+  local def = load_runbook(pos[1], opts)
+  if ui.output == "json" then
+    local ps = json.array()
+    for _, spec in ipairs(def.params) do
+      ps[#ps + 1] = { name = spec.name, type = spec.type, default = spec.default, required = spec.required or false,
+                      env = spec.env, help = spec.help }
+    end
+    local kinds = util.sorted_keys(def.actions)
+    ui.emit_json(json.encode({ name = def.name, summary = def.summary, description = def.description,
+      source = def.source, sha256 = def.sha256, params = ps, policy = def.policy, steps = json.array(def.steps),
+      actions = json.array(kinds) }))
+    return 0
+  end
+  local s = ui.style
+  ui.say(s.bold(def.name) .. ": " .. def.summary)
+  ui.say("  source " .. def.source .. ", sha256 " .. def.sha256:sub(1, 12))
+  if def.description then ui.say("") ui.say(util.trim(def.description)) end
+  ui.say("")
+  ui.say(s.bold("Parameters") .. " (-p NAME=VALUE):")
+  local rows = { { "  NAME", "TYPE", "DEFAULT", "HELP" } }
+  for _, spec in ipairs(def.params) do
+    local help = spec.help or ""
+    if spec.env then help = help .. " [env " .. spec.env .. "]" end
+    rows[#rows + 1] = { "  " .. spec.name, spec.type, default_text(spec), help }
+  end
+  ui.table(rows)
+  local keys = util.sorted_keys(def.policy)
+  if #keys > 0 then
+    ui.say("")
+    ui.say(s.bold("Policy file") .. " (--policy FILE) may set any parameter above and:")
+    for _, k in ipairs(keys) do ui.say("  " .. k .. " (" .. def.policy[k] .. ")") end
+  end
+  if #def.steps > 0 then
+    ui.say("")
+    ui.say(s.bold("Steps:"))
+    for i, step in ipairs(def.steps) do ui.say(string.format("  %d. %s", i, step)) end
+  end
+  ui.say("")
+  ui.say(s.bold("Action kinds: ") .. table.concat(util.sorted_keys(def.actions), ", "))
+  return 0
+end
+
+local function print_plan(doc, opts)
+  if ui.output == "json" then ui.emit_json(plan.encode(doc):gsub("\n$", "")) else render.plan(doc, opts) end
+end
+
+local function make_plan(pos, opts)
+  local def = load_runbook(pos[1], opts)
+  local loaded_policy = opts.policy and policy.load(opts.policy, def) or nil
+  local given = params.parse_assignments(def.params, opts.param, def.name)
+  local doc = engine.plan(def, given, loaded_policy, opts)
+  print_plan(doc, opts)
+  if opts.out then
+    plan.save(doc, opts.out)
+    ui.info(string.format("\nPlan saved to %s. Apply it with: runbook apply %s", opts.out, opts.out))
+  end
+  return def, doc, loaded_policy
+end
+
+function commands.plan(pos, opts)
+  make_plan(pos, opts)
+  return 0
+end
+
+-- The policy a plan was made with, unchanged; or none if the plan had none.
+local function plan_policy(doc, def, given_path)
+  if not doc.policy then
+    if given_path then util.fail(2, "the plan was made without a policy file; make a new plan with --policy") end
+    return nil
+  end
+  local loaded = policy.load(given_path or doc.policy.path, def)
+  if loaded.sha256 ~= doc.policy.sha256 then
+    util.fail(2, "policy file %s changed since the plan was made; make a new plan", loaded.path)
+  end
+  return loaded
+end
+
+-- Parameters given to apply are assertions: the plan must be for exactly that target.
+local function check_assertions(doc, def, assignments)
+  local given = params.parse_assignments(def.params, assignments, def.name)
+  for name, value in pairs(given) do
+    if json.encode(doc.params[name]) ~= json.encode(value) then
+      util.fail(2, "the plan is for %s=%s, not %s; make a new plan for that", name, json.encode(doc.params[name]),
+        json.encode(value))
+    end
+  end
+end
+
+local function journal_dir(opts)
+  return opts["journal-dir"] or journal.default_dir()
+end
+
+local function count_pending(doc, done_ids)
+  local n = 0
+  for _, a in ipairs(doc.actions) do if not done_ids or not done_ids[a.id] then n = n + 1 end end
+  return n
+end
+
+local function apply_context(def, doc, loaded_policy, opts)
+  local ctx = engine.context(def, doc.params, loaded_policy, opts)
+  ctx.phase = "apply"
+  ctx.plan_time = doc.created_unix
+  return ctx
+end
+
+local function run_setup(def, ctx)
+  if not def.setup then return end
+  host.set_phase("apply")
+  local ok, err = xpcall(def.setup, host.traceback, ctx)
+  host.set_phase("readonly")
+  if not ok then
+    if util.is_failure(err) then error(err, 0) end
+    util.fail(1, "runbook %s failed while connecting: %s", def.name, tostring(err))
+  end
+end
+
+local function apply_document(def, doc, loaded_policy, opts)
+  local pending = count_pending(doc)
+  if pending == 0 then
+    ui.info("Nothing to do: the plan has no actions.")
+    return 0
+  end
+  engine.confirm(doc, pending, opts)
+  host.trap_signals()
+  local ctx = apply_context(def, doc, loaded_policy, opts)
+  local j = journal.create(journal_dir(opts), doc)
+  ui.info("Journal: " .. j.path)
+  local ok, err = pcall(run_setup, def, ctx)
+  if not ok then
+    j:record({ type = "stop", reason = "setup failed: " .. tostring(err.message or err) })
+    error(err, 0)
+  end
+  local results = engine.apply(def, doc, ctx, j)
+  local code = engine.report(def, doc, ctx, results, j)
+  j:close()
+  return code
+end
+
+function commands.apply(pos, opts)
+  local doc = plan.load(pos[1])
+  local def = loader.load(loader.find_recorded(doc.runbook, doc.runbook_source, find_opts(opts)))
+  plan.check_fresh(doc, def, opts.max_age, host.now())
+  check_assertions(doc, def, opts.param)
+  local loaded_policy = plan_policy(doc, def, opts.policy)
+  if ui.output ~= "json" then render.plan(doc, opts) end
+  return apply_document(def, doc, loaded_policy, opts)
+end
+
+function commands.run(pos, opts)
+  local def, doc, loaded_policy = make_plan(pos, opts)
+  if opts["dry-run"] then
+    ui.info("\nDry run: nothing was changed.")
+    return 0
+  end
+  return apply_document(def, doc, loaded_policy, opts)
+end
+
+function commands.resume(pos, opts)
+  local path = pos[1]
+  local state = journal.read(path)
+  local doc = state.plan
+  local def = loader.load(loader.find_recorded(doc.runbook, doc.runbook_source, find_opts(opts)))
+  plan.check_fresh(doc, def, nil, host.now())
+  local loaded_policy = plan_policy(doc, def, opts.policy)
+  if state.torn then ui.warn("the journal's last line was torn (the process died while writing it); it is ignored") end
+  local done_ids, earlier = {}, { done = 0, skipped = 0 }
+  for id, event in pairs(state.outcomes) do
+    if event.outcome ~= "failed" then
+      done_ids[id] = true
+      earlier[event.outcome] = (earlier[event.outcome] or 0) + 1
+    end
+  end
+  for id in pairs(state.started) do
+    if not state.outcomes[id] then
+      local a = doc.actions[id]
+      ui.info(string.format("Action %d (%s %s) was under way when the apply stopped; it is checked again and finished.",
+        id, a and a.kind or "?", a and a.target or "?"))
+    end
+  end
+  local pending = count_pending(doc, done_ids)
+  ui.info(string.format("Resuming %s on %s: %d of %d actions finished earlier (%d done, %d skipped), %d to go.",
+    doc.runbook, doc.target, #doc.actions - pending, #doc.actions, earlier.done, earlier.skipped, pending))
+  if pending == 0 then
+    ui.info("Nothing left to do.")
+    return 0
+  end
+  engine.confirm(doc, pending, opts)
+  host.trap_signals()
+  journal.repair(state)
+  local j = journal.reopen(path)
+  j:record({ type = "resume", pid = host.getpid() })
+  local ctx = apply_context(def, doc, loaded_policy, opts)
+  local ok, err = pcall(run_setup, def, ctx)
+  if not ok then
+    j:record({ type = "stop", reason = "setup failed: " .. tostring(err.message or err) })
+    error(err, 0)
+  end
+  local results = engine.apply(def, doc, ctx, j, done_ids)
+  local code = engine.report(def, doc, ctx, results, j)
+  j:close()
+  return code
+end
+
+function commands.exec(pos, opts)
+  local path = pos[1]
+  local text, err = host.read_file(path)
+  if not text then util.fail(2, "cannot read script %s", err) end
+  local env = sandbox.runbook_env(path:match("[^/]+$"))
+  local args = { n = #pos - 1 }
+  for i = 2, #pos do args[i - 1] = pos[i] end
+  rawset(env, "arg", args)
+  local chunk, syntax = load(text, "@" .. path, "t", env)
+  if not chunk then util.fail(2, "script has a syntax error: %s", syntax) end
+  host.set_phase(opts.write and "write" or "readonly")
+  local ok, result = xpcall(chunk, host.traceback, table.unpack(args, 1, args.n))
+  host.set_phase("readonly")
+  if not ok then
+    if util.is_failure(result) then error(result, 0) end
+    util.fail(1, "script %s failed: %s", path, tostring(result))
+  end
+  if math.type(result) == "integer" then return result end
+  return 0
+end
+
+return commands

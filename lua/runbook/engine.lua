@@ -1,0 +1,231 @@
+-- The engine: runs a runbook's discovery read-only, asks for confirmation, and applies a plan action
+-- by action, re-checking each precondition just before acting and journaling every step.
+local host = require "runbook.host"
+local json = require "runbook.json"
+local journal = require "runbook.journal"
+local params = require "runbook.params"
+local plan = require "runbook.plan"
+local policy = require "runbook.policy"
+local sched = require "runbook.sched"
+local ui = require "runbook.ui"
+local util = require "runbook.util"
+
+local engine = {}
+
+-- The context every runbook function receives.
+function engine.context(def, values, loaded_policy, opts)
+  return {
+    runbook = def.name,
+    params = values,
+    policy = policy.hooks(loaded_policy, def),
+    options = opts.cluster or {},
+    now = host.now(),
+    state = {},
+    log = function(fmt, ...) ui.verbose(select("#", ...) > 0 and fmt:format(...) or fmt) end,
+    info = function(fmt, ...) ui.info(select("#", ...) > 0 and fmt:format(...) or fmt) end,
+    warn = function(fmt, ...) ui.warn(select("#", ...) > 0 and fmt:format(...) or fmt) end,
+    progress = ui.progress,
+    progress_done = ui.progress_done,
+  }
+end
+
+-- Calls runbook code; a runbook's own error becomes a failure with its traceback.
+local function call_runbook(def, what, fn, ...)
+  local results = table.pack(xpcall(fn, host.traceback, ...))
+  if results[1] then return table.unpack(results, 2, results.n) end
+  local err = results[2]
+  if util.is_failure(err) then error(err, 0) end
+  util.fail(1, "runbook %s failed while %s: %s", def.name, what, tostring(err))
+end
+
+-- plan(def, given, loaded_policy, opts) -> plan document. Nothing can change while it runs.
+function engine.plan(def, given, loaded_policy, opts)
+  local values, sources = params.resolve(def.params, given, policy.param_values(loaded_policy, def), def.name,
+    { cwd = host.realpath(".") })
+  local ctx = engine.context(def, values, loaded_policy, opts)
+  ctx.phase = "plan"
+  local _, refusals_before = host.phase()
+  host.set_phase("plan")
+  local ok, doc = pcall(function()
+    if def.setup then call_runbook(def, "connecting", def.setup, ctx) end
+    local target = def.target and call_runbook(def, "naming its target", def.target, ctx) or def.name
+    if type(target) ~= "string" or target == "" then util.fail(1, "runbook %s named no target", def.name) end
+    local builder = plan.builder(def, ctx)
+    call_runbook(def, "planning", def.plan, builder)
+    return plan.document(def, builder, { now = ctx.now, target = target, sources = sources, policy = loaded_policy })
+  end)
+  host.set_phase("readonly")
+  local _, refusals_after = host.phase()
+  if refusals_after > refusals_before then
+    -- Even if the runbook caught the error, a plan that tried to change something is not a plan.
+    util.fail(1, "runbook %s tried to change something while planning (refused, nothing was sent); " ..
+      "the runbook is broken: mutations belong in action handlers", def.name)
+  end
+  if not ok then error(doc, 0) end
+  return doc
+end
+
+-- Asks the operator to type the target's name. Exit 3 when refused or impossible.
+function engine.confirm(doc, pending, opts)
+  if opts.yes then return end
+  if not host.isatty(0) then
+    util.fail(3, "not applying: confirmation needs a terminal on standard input; review the plan and pass --yes to apply without asking")
+  end
+  host.write(2, string.format("\n%s will carry out %d action%s on %s.\nType %s to go on, anything else to stop: ",
+    doc.runbook, pending, pending == 1 and "" or "s", ui.style.bold(doc.target), ui.style.bold(doc.target)))
+  local answer = host.read_line()
+  if answer == nil or util.trim(answer) ~= doc.target then
+    util.fail(3, "aborted at the confirmation (typed %q, expected %q); nothing was changed", answer or "", doc.target)
+  end
+end
+
+-- Runs one action: re-check, then act. Returns outcome ("done"|"skipped"|"failed"), message.
+local function run_one(def, ctx, action, j)
+  local handler = def.actions[action.kind]
+  j:record({ type = "start", id = action.id, kind = action.kind, target = action.target })
+  local function attempt()
+    if handler.check then
+      local fine, why = handler.check(ctx, action)
+      if fine == false then return "skipped", why or "precondition no longer holds" end
+      if not fine then return "failed", why or "precondition check failed" end
+    end
+    local result, message = handler.run(ctx, action)
+    if result == false then return "skipped", message or "skipped by the runbook" end
+    if not result then return "failed", message or "the action reported no result" end
+    return "done", type(message) == "string" and message or nil
+  end
+  local ok, outcome, message = xpcall(attempt, host.traceback)
+  if not ok then
+    if util.is_failure(outcome) then outcome = outcome.message end
+    ui.verbose(tostring(outcome))
+    outcome, message = "failed", tostring(outcome):match("^[^\n]*")
+  end
+  j:record({ type = "end", id = action.id, outcome = outcome, message = message })
+  return outcome, message
+end
+
+local function concurrency_of(def, ctx, handler)
+  if not handler.concurrent then return 1 end
+  local n = ctx.params.concurrency or handler.concurrency or 4
+  return math.max(1, math.floor(n))
+end
+
+-- apply(def, doc, ctx, j, done_ids) -> results. done_ids: actions already finished (resume).
+function engine.apply(def, doc, ctx, j, done_ids)
+  local results = { done = {}, skipped = {}, failed = {}, not_run = {}, stop_reason = nil }
+  local function remember(action, outcome, message)
+    local list = results[outcome]
+    list[#list + 1] = { action = action, message = message }
+    local label = outcome == "done" and ui.style.green("done") or outcome == "skipped" and ui.style.yellow("skipped")
+      or ui.style.red("FAILED")
+    ui.say(string.format("  %-7s %s %s%s", label, action.kind, action.target, message and (": " .. message) or ""))
+  end
+  local actions = doc.actions
+  local i = 1
+  host.set_phase("apply")
+  while i <= #actions do
+    local action = actions[i]
+    local handler = def.actions[action.kind]
+    if not handler then util.fail(2, "the plan has action kind '%s', which runbook %s does not handle", action.kind, def.name) end
+    if done_ids and done_ids[action.id] then
+      i = i + 1
+    elseif results.stop_reason and not handler.always then
+      results.not_run[#results.not_run + 1] = { action = action }
+      i = i + 1
+    else
+      local signal = host.interrupted()
+      if signal and not results.stop_reason then
+        results.stop_reason = "interrupted by " .. signal
+        j:record({ type = "stop", reason = results.stop_reason })
+      else
+        -- A run of consecutive actions of one kind goes through the scheduler together.
+        local batch = { action }
+        local limit = concurrency_of(def, ctx, handler)
+        if limit > 1 and not results.stop_reason then
+          local k = i + 1
+          while k <= #actions and actions[k].kind == action.kind do
+            if not (done_ids and done_ids[actions[k].id]) then batch[#batch + 1] = actions[k] end
+            k = k + 1
+          end
+          i = k
+        else
+          i = i + 1
+        end
+        local next_index = 0
+        sched.run({
+          limit = function() return limit end,
+          next_job = function()
+            if host.interrupted() or (results.stop_reason and not handler.always) then return nil end
+            next_index = next_index + 1
+            local a = batch[next_index]
+            if not a then return nil end
+            return function() return a, run_one(def, ctx, a, j) end
+          end,
+          on_finish = function(a, outcome, message)
+            remember(a, outcome, message)
+            if outcome == "failed" and handler.on_failure ~= "continue" and not results.stop_reason then
+              results.stop_reason = string.format("action %d (%s %s) failed", a.id, a.kind, a.target)
+              j:record({ type = "stop", reason = results.stop_reason })
+            end
+          end,
+        })
+        for n = next_index + 1, #batch do results.not_run[#results.not_run + 1] = { action = batch[n] } end
+        if host.interrupted() and not results.stop_reason then
+          results.stop_reason = "interrupted by " .. host.interrupted()
+          j:record({ type = "stop", reason = results.stop_reason })
+        end
+      end
+    end
+  end
+  host.set_phase("readonly")
+  if not results.stop_reason then
+    j:record({ type = "finish", done = #results.done, skipped = #results.skipped, failed = #results.failed })
+  end
+  return results
+end
+
+-- Prints the outcome and returns the exit status the contract gives it.
+function engine.report(def, doc, ctx, results, j)
+  ui.say("")
+  ui.say(string.format("%s on %s: %d done, %d skipped, %d failed%s.", doc.runbook, doc.target, #results.done,
+    #results.skipped, #results.failed, #results.not_run > 0 and (", " .. #results.not_run .. " not run") or ""))
+  if #results.skipped > 0 then
+    ui.say("Skipped because their precondition no longer held:")
+    for _, r in ipairs(results.skipped) do ui.say("  " .. r.action.target .. ": " .. (r.message or "")) end
+  end
+  if #results.failed > 0 then
+    ui.say("Failed:")
+    for _, r in ipairs(results.failed) do ui.say("  " .. r.action.target .. ": " .. (r.message or "")) end
+  end
+  if def.report then
+    local ok, lines = pcall(def.report, ctx, results)
+    if ok and type(lines) == "table" then for _, line in ipairs(lines) do ui.say(line) end end
+    if not ok then ui.warn("the runbook's report failed: " .. tostring(lines)) end
+  end
+  local code = 0
+  if results.stop_reason then
+    ui.error(string.format("stopped: %s. The journal %s records where; after fixing the cause, run: runbook resume %s",
+      results.stop_reason, j.path, j.path))
+    code = 1
+  elseif #results.failed > 0 then
+    ui.error(string.format("%d action%s failed; journal: %s", #results.failed, #results.failed == 1 and "" or "s", j.path))
+    code = 1
+  elseif #results.skipped > 0 then
+    code = 4
+  end
+  if ui.output == "json" then
+    local function list(items)
+      local out = json.array()
+      for _, r in ipairs(items) do
+        out[#out + 1] = { id = r.action.id, kind = r.action.kind, target = r.action.target, message = r.message }
+      end
+      return out
+    end
+    ui.emit_json(json.encode({ runbook = doc.runbook, target = doc.target, journal = j.path,
+      done = list(results.done), skipped = list(results.skipped), failed = list(results.failed),
+      not_run = list(results.not_run), stopped = results.stop_reason, exit_status = code }))
+  end
+  return code
+end
+
+return engine

@@ -1,0 +1,97 @@
+-- HTTP for runbooks (require "runbook.http"): JSON in and out, retries with backoff for requests that
+-- are safe to repeat, Retry-After honoured. Failures come back as nil, message, details; they never raise.
+-- Mutating methods are refused while planning by the C core, whatever the caller does.
+local core = require "runbook.http_core"
+local sched = require "runbook.sched"
+local json = require "runbook.json"
+local ui = require "runbook.ui"
+local util = require "runbook.util"
+
+local http = {}
+
+local IDEMPOTENT = { GET = true, HEAD = true, OPTIONS = true, PUT = true, DELETE = true }
+local TRANSIENT_FAILURE = { timeout = true, connect = true, reset = true }
+local RETRY_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
+local MAX_RETRY_AFTER = 120 -- seconds: a server asking for longer is treated as down
+
+local function header_list(headers)
+  local list = {}
+  if headers then
+    for _, name in ipairs(util.sorted_keys(headers)) do list[#list + 1] = name .. ": " .. headers[name] end
+  end
+  return list
+end
+
+local function retry_after_seconds(value)
+  if not value then return nil end
+  local n = tonumber(value)
+  if n then return math.max(0, n) end
+  return nil -- an HTTP date: rare for APIs; fall back to our own backoff
+end
+
+-- One attempt: returns a response table or nil, message, class.
+local function attempt(opts)
+  local transfer = core.start(opts)
+  sched.await(transfer)
+  local status, headers, body, seconds = transfer:result()
+  transfer:cancel()
+  if not status then return nil, headers, body end
+  return { status = status, headers = headers, body = body, time = seconds }
+end
+
+-- request{method=, url=, headers={Name=value}, body=, json=, timeout=, retries=, retry_non_idempotent=,
+--         ca_file=, ca_pem=, insecure=, client_cert_file=, ...}
+-- -> response {status, headers, body, time, json} | nil, message, {kind=, status=, response=}
+-- A response with any HTTP status is a response: callers decide what a 404 means.
+function http.request(opts)
+  local method = (opts.method or "GET"):upper()
+  local req = util.shallow_copy(opts)
+  req.method = method
+  local headers = util.shallow_copy(opts.headers or {})
+  if opts.json ~= nil then
+    req.body = json.encode(opts.json)
+    headers["Content-Type"] = headers["Content-Type"] or "application/json"
+  end
+  req.headers = header_list(headers)
+  local retries = opts.retries or 4
+  local repeatable = IDEMPOTENT[method] or opts.retry_non_idempotent
+  local shown_url = util.redact_url(opts.url)
+  local backoff = opts.backoff or 0.5
+  for try = 0, retries do
+    local resp, message, class = attempt(req)
+    local wait
+    if resp then
+      ui.verbose(string.format("%s %s -> %d (%.3fs)", method, shown_url, resp.status, resp.time), 2)
+      if not (RETRY_STATUS[resp.status] and try < retries) then
+        return resp
+      end
+      -- 429 and 503 mean "not processed": safe to repeat even for POST when the server says when.
+      local after = retry_after_seconds(resp.headers["retry-after"])
+      if not repeatable and not (after and (resp.status == 429 or resp.status == 503)) then return resp end
+      if after and after > MAX_RETRY_AFTER then return resp end
+      wait = after or backoff * 2 ^ try
+      ui.verbose(string.format("%s %s: %d, retrying in %.1fs", method, shown_url, resp.status, wait))
+    else
+      ui.verbose(string.format("%s %s failed: %s", method, shown_url, message), 2)
+      -- A connection that was never made sent nothing, so even a POST may be tried again.
+      local unsent = class == "connect" or class == "resolve"
+      if not (TRANSIENT_FAILURE[class] and (repeatable or unsent) and try < retries) then
+        return nil, string.format("%s %s: %s", method, shown_url, message), { kind = class }
+      end
+      wait = backoff * 2 ^ try
+      ui.verbose(string.format("%s %s: %s, retrying in %.1fs", method, shown_url, message, wait))
+    end
+    -- Jitter spreads retries of concurrent requests so they do not arrive together.
+    sched.sleep(wait * (0.75 + 0.5 * math.random()))
+  end
+end
+
+-- Decodes a JSON response body; nil, message when it is not JSON.
+function http.decode(resp)
+  if resp.body == "" then return nil, "empty response body" end
+  local doc, err = json.decode(resp.body)
+  if doc == nil then return nil, "response is not JSON (" .. err .. ")" end
+  return doc
+end
+
+return http

@@ -1,0 +1,157 @@
+-- Runbook parameters: declared with a type, a default and help; given with -p key=value, by a site
+-- policy, or from an environment variable the declaration names. Precedence: command line, policy,
+-- environment, default. Every bad value is a usage error that names the parameter.
+local util = require "runbook.util"
+
+local params = {}
+
+local TYPES = { string = true, integer = true, number = true, boolean = true, list = true, path = true }
+params.TYPES = TYPES
+
+local BOOLEANS = { ["true"] = true, yes = true, ["1"] = true, on = true,
+                   ["false"] = false, no = false, ["0"] = false, off = false }
+
+-- Converts a command-line string to the parameter's type: value | nil, message.
+local function from_text(spec, text)
+  local kind = spec.type
+  if kind == "integer" then
+    local n = math.tointeger(tonumber(text))
+    if not n then return nil, "must be a whole number, got '" .. text .. "'" end
+    return n
+  elseif kind == "number" then
+    local n = tonumber(text)
+    if not n then return nil, "must be a number, got '" .. text .. "'" end
+    return n
+  elseif kind == "boolean" then
+    local b = BOOLEANS[text:lower()]
+    if b == nil then return nil, "must be true or false, got '" .. text .. "'" end
+    return b
+  elseif kind == "list" then
+    local items = {}
+    for _, item in ipairs(util.split(text, ",")) do
+      item = util.trim(item)
+      if item ~= "" then items[#items + 1] = item end
+    end
+    return items
+  end
+  return text
+end
+
+-- Checks a Lua value (from a policy or a default) against the type: value | nil, message.
+local function from_value(spec, value)
+  local kind = spec.type
+  if kind == "integer" then
+    if math.type(value) ~= "integer" and not (math.type(value) == "float" and value == math.floor(value)) then
+      return nil, "must be a whole number, got " .. tostring(value)
+    end
+    return math.tointeger(value)
+  elseif kind == "number" then
+    if type(value) ~= "number" then return nil, "must be a number, got " .. type(value) end
+  elseif kind == "boolean" then
+    if type(value) ~= "boolean" then return nil, "must be true or false, got " .. type(value) end
+  elseif kind == "list" then
+    if type(value) == "string" then return from_text(spec, value) end
+    if type(value) ~= "table" then return nil, "must be a list of strings, got " .. type(value) end
+    for i, item in ipairs(value) do
+      if type(item) ~= "string" then return nil, "item " .. i .. " must be a string" end
+    end
+  elseif type(value) ~= "string" then
+    return nil, "must be a string, got " .. type(value)
+  end
+  return value
+end
+
+-- Validates a runbook's parameter declarations; returns an error message or nil.
+function params.check_declarations(list)
+  if type(list) ~= "table" then return "'params' must be a list of parameter declarations" end
+  local seen = {}
+  for i, spec in ipairs(list) do
+    if type(spec) ~= "table" or type(spec.name) ~= "string" or not spec.name:match("^[%a_][%w_]*$") then
+      return "parameter " .. i .. " needs a name made of letters, digits and _"
+    end
+    if seen[spec.name] then return "parameter '" .. spec.name .. "' is declared twice" end
+    seen[spec.name] = true
+    spec.type = spec.type or "string"
+    if not TYPES[spec.type] then
+      return string.format("parameter '%s' has unknown type '%s'", spec.name, tostring(spec.type))
+    end
+    if spec.help ~= nil and type(spec.help) ~= "string" then return "parameter '" .. spec.name .. "': help must be text" end
+  end
+end
+
+function params.find(list, name)
+  for _, spec in ipairs(list) do if spec.name == name then return spec end end
+end
+
+function params.names(list)
+  local names = {}
+  for _, spec in ipairs(list) do names[#names + 1] = spec.name end
+  return table.concat(names, ", ")
+end
+
+-- Parses "-p key=value" strings into a map; unknown keys are usage errors.
+function params.parse_assignments(list, assignments, runbook_name)
+  local given = {}
+  for _, text in ipairs(assignments) do
+    local key, value = text:match("^([^=]+)=(.*)$")
+    if not key then util.fail(2, "bad parameter '%s': write -p key=value", text) end
+    key = util.trim(key)
+    local spec = params.find(list, key)
+    if not spec then
+      util.fail(2, "unknown parameter '%s' for %s; it takes: %s", key, runbook_name, params.names(list))
+    end
+    if spec.secret then
+      util.fail(2, "parameter '%s' is a secret and is never taken from the command line; %s", key,
+        spec.env and ("set " .. spec.env) or "use a file")
+    end
+    local converted, err = from_text(spec, value)
+    if converted == nil then util.fail(2, "parameter '%s' %s", key, err) end
+    given[key] = converted
+  end
+  return given
+end
+
+local function absolute(path, cwd)
+  if path:sub(1, 1) == "/" or not cwd then return path end
+  return cwd .. "/" .. path
+end
+
+-- resolve(list, given, policy_values, opts) -> values, sources
+-- opts.cwd makes path parameters absolute, so a saved plan means the same files from anywhere.
+function params.resolve(list, given, policy_values, runbook_name, opts)
+  local values, sources = {}, {}
+  for _, spec in ipairs(list) do
+    local name, value, source = spec.name, nil, nil
+    if given[name] ~= nil then
+      value, source = given[name], "command line"
+    elseif policy_values and policy_values[name] ~= nil then
+      local err
+      value, err = from_value(spec, policy_values[name])
+      if value == nil then util.fail(2, "policy sets '%s', which %s", name, err) end
+      source = "policy"
+    elseif spec.env and (os.getenv(spec.env) or "") ~= "" then
+      local err
+      value, err = from_text(spec, os.getenv(spec.env))
+      if value == nil then util.fail(2, "environment variable %s (parameter '%s') %s", spec.env, name, err) end
+      source = "environment " .. spec.env
+    elseif spec.default ~= nil then
+      value, source = spec.default, "default"
+      if type(value) == "table" then value = util.shallow_copy(value) end
+    end
+    if value == nil and spec.required then
+      util.fail(2, "parameter '%s' is required: pass -p %s=...%s", name, name,
+        spec.env and (" or set " .. spec.env) or "")
+    end
+    if spec.type == "path" and type(value) == "string" and value ~= "" then
+      value = absolute(value, opts and opts.cwd)
+    end
+    if value ~= nil and spec.check then
+      local ok, why = spec.check(value)
+      if not ok then util.fail(2, "parameter '%s' %s", name, why or "is not valid") end
+    end
+    values[name], sources[name] = value, source
+  end
+  return values, sources
+end
+
+return params

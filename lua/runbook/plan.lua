@@ -1,0 +1,176 @@
+-- Plans are data: what a runbook found and the actions it would take, each a kind, a target, a reason
+-- and JSON arguments. A saved plan carries the runbook's hash, the parameters and a checksum of its own
+-- bytes, so a later process can apply exactly what was reviewed, and refuses anything else.
+local host = require "runbook.host"
+local json = require "runbook.json"
+local util = require "runbook.util"
+
+local plan = {}
+
+plan.FORMAT = "runbook-plan/1"
+local CHECKSUM_PLACEHOLDER = string.rep("0", 64)
+-- The top-level key sits at exactly two spaces of indentation; nested keys are deeper, so an action's
+-- own data can never be mistaken for the plan's checksum.
+local CHECKSUM_LINE = '\n  "checksum": "sha256:'
+
+-- The object a runbook's plan function receives (as ctx, with the shared context fields mixed in).
+local Builder = {}
+Builder.__index = Builder
+
+function plan.builder(def, ctx)
+  local b = setmetatable(ctx, Builder)
+  b.actions, b.skipped, b.notes, b.facts = json.array(), json.array(), json.array(), {}
+  b._def = def
+  return b
+end
+
+local function check_item(item, what, def)
+  if type(item) ~= "table" then error(what .. " must be a table", 3) end
+  if type(item.target) ~= "string" or item.target == "" then error(what .. " needs a target (a string)", 3) end
+  if type(item.reason) ~= "string" or item.reason == "" then
+    error(what .. " for " .. item.target .. " needs a reason (a string)", 3)
+  end
+  if def and (type(item.kind) ~= "string" or not def.actions[item.kind]) then
+    error(string.format("action for %s has kind '%s', which this runbook has no handler for", item.target,
+      tostring(item.kind)), 3)
+  end
+end
+
+-- ctx:add{kind=, target=, reason=, args={...}}: an action the apply will carry out.
+function Builder:add(action)
+  check_item(action, "an action", self._def)
+  local ok, err = pcall(json.encode, action.args or {})
+  if not ok then error("action args for " .. action.target .. " are not data: " .. err, 2) end
+  local entry = { id = #self.actions + 1, kind = action.kind, target = action.target, reason = action.reason,
+                  args = action.args or {} }
+  self.actions[#self.actions + 1] = entry
+  return entry
+end
+
+-- ctx:skip{target=, reason=}: something looked at and left alone, with why.
+function Builder:skip(item)
+  check_item(item, "a skipped item")
+  self.skipped[#self.skipped + 1] = { target = item.target, reason = item.reason, detail = item.detail }
+end
+
+function Builder:note(text)
+  self.notes[#self.notes + 1] = tostring(text)
+end
+
+function Builder:fact(name, value)
+  self.facts[name] = value
+end
+
+-- The plan document, ready to print or save.
+function plan.document(def, ctx, meta)
+  local params = {}
+  for k, v in pairs(ctx.params) do params[k] = v end
+  return {
+    format = plan.FORMAT,
+    runbook = def.name,
+    runbook_source = def.source,
+    runbook_sha256 = def.sha256,
+    created = util.format_time(meta.now),
+    created_unix = math.floor(meta.now),
+    target = meta.target,
+    params = params,
+    param_sources = meta.sources,
+    policy = meta.policy and { path = meta.policy.path, sha256 = meta.policy.sha256 } or nil,
+    facts = ctx.facts,
+    notes = ctx.notes,
+    actions = ctx.actions,
+    skipped = ctx.skipped,
+    runbook_version = host.version(),
+  }
+end
+
+-- encode(doc) -> text whose "checksum" is the SHA-256 of the same text with the checksum zeroed.
+function plan.encode(doc)
+  local copy = util.shallow_copy(doc)
+  copy.checksum = "sha256:" .. CHECKSUM_PLACEHOLDER
+  local text = json.pretty(copy) .. "\n"
+  local sum = host.sha256(text)
+  local marked, count = text:gsub(CHECKSUM_LINE .. CHECKSUM_PLACEHOLDER .. '"', CHECKSUM_LINE .. sum .. '"')
+  assert(count == 1, "plan encoding: checksum placeholder not found once")
+  return marked
+end
+
+function plan.save(doc, path)
+  local ok, err = host.write_file(path, plan.encode(doc), tonumber("600", 8))
+  if not ok then util.fail(1, "cannot save the plan: %s", err) end
+end
+
+local function bad(path, fmt, ...)
+  util.fail(2, "plan file %s is not usable: " .. fmt, path, ...)
+end
+
+local function check_fields(doc, path)
+  if doc.format ~= plan.FORMAT then bad(path, "format is %s, expected %s", tostring(doc.format), plan.FORMAT) end
+  for _, field in ipairs({ "runbook", "runbook_source", "runbook_sha256", "created", "target" }) do
+    if type(doc[field]) ~= "string" then bad(path, "'%s' is missing", field) end
+  end
+  if math.type(doc.created_unix) ~= "integer" then bad(path, "'created_unix' is missing") end
+  if type(doc.params) ~= "table" then bad(path, "'params' is missing") end
+  if type(doc.actions) ~= "table" then bad(path, "'actions' is missing") end
+  for i, action in ipairs(doc.actions) do
+    if type(action) ~= "table" or action.id ~= i or type(action.kind) ~= "string"
+        or type(action.target) ~= "string" or type(action.reason) ~= "string" then
+      bad(path, "action %d is malformed", i)
+    end
+    action.args = action.args or {}
+  end
+  local count = 0
+  for _ in pairs(doc.actions) do count = count + 1 end
+  if count ~= #doc.actions then bad(path, "'actions' is not a list") end
+  doc.skipped = doc.skipped or {}
+  doc.notes = doc.notes or {}
+  doc.facts = doc.facts or {}
+  doc.param_sources = doc.param_sources or {}
+end
+
+-- Verifies a plan's text (checksum, fields) and returns the document; exit 2 naming any problem.
+function plan.parse(text, path)
+  local sum = text:match(CHECKSUM_LINE .. '(%x+)"')
+  if not sum then
+    local doc = json.decode(text)
+    if doc == nil then bad(path, "it is not complete JSON (truncated?)") end
+    bad(path, "it has no checksum; only files written by `runbook plan -o` can be applied")
+  end
+  local zeroed = text:gsub(CHECKSUM_LINE .. '%x+"', CHECKSUM_LINE .. CHECKSUM_PLACEHOLDER .. '"', 1)
+  if host.sha256(zeroed) ~= sum then
+    local doc = json.decode(text)
+    if doc == nil then bad(path, "it is not complete JSON (truncated?)") end
+    bad(path, "its checksum does not match its content: it was edited or damaged after `runbook plan` wrote it")
+  end
+  local doc, err = json.decode(text)
+  if doc == nil then bad(path, "not JSON: %s", err) end
+  if type(doc) ~= "table" then bad(path, "not a plan document") end
+  doc.checksum = nil
+  check_fields(doc, path)
+  return doc
+end
+
+function plan.load(path)
+  local text, err = host.read_file(path)
+  if not text then util.fail(2, "cannot read plan file %s", err) end
+  return plan.parse(text, path)
+end
+
+-- Refuses a plan made with another version of its runbook, or older than max_age seconds.
+function plan.check_fresh(doc, def, max_age, now)
+  if doc.runbook_sha256 ~= def.sha256 then
+    util.fail(2, "runbook %s changed since this plan was made (plan: %s, now: %s); make a new plan",
+      doc.runbook, doc.runbook_sha256:sub(1, 12), def.sha256:sub(1, 12))
+  end
+  if max_age and max_age > 0 and now - doc.created_unix > max_age then
+    util.fail(2, "the plan is %s old (made %s), older than --max-age allows; make a new plan",
+      util.human_duration(now - doc.created_unix), doc.created)
+  end
+end
+
+-- A stable digest of the plan's content, recorded in the journal.
+function plan.digest(doc)
+  return host.sha256(json.encode(doc))
+end
+
+return plan

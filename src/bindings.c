@@ -1,0 +1,7 @@
+#include "bindings.h"
+
+const struct rb_binding rb_bindings[] = {
+    {"runbook.host", luaopen_runbook_host},
+    {"runbook.http_core", luaopen_runbook_http_core},
+    {NULL, NULL},
+};

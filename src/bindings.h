@@ -1,0 +1,17 @@
+/* The C modules the host preloads. Each binding owns one door to the outside world. */
+#ifndef RUNBOOK_BINDINGS_H
+#define RUNBOOK_BINDINGS_H
+#include <lua.h>
+
+struct rb_binding {
+    const char *name;
+    lua_CFunction open;
+};
+
+/* Ends with an entry whose name is NULL. */
+extern const struct rb_binding rb_bindings[];
+
+int luaopen_runbook_host(lua_State *L);      /* host.c: files, terminal, clocks, signals, phase (engine only) */
+int luaopen_runbook_http_core(lua_State *L); /* http.c: libcurl multi transfers */
+
+#endif

@@ -1,0 +1,17 @@
+/* Lua modules and runbooks compiled into the binary (see embedgen.c). */
+#ifndef RUNBOOK_EMBEDDED_H
+#define RUNBOOK_EMBEDDED_H
+#include <stddef.h>
+
+struct embedded_file {
+    const char *name;   /* module name ("runbook.cli") or runbook name ("prune-dormant") */
+    const char *path;   /* source path in the repository, for messages */
+    const char *data;
+    int size;
+};
+
+/* Both tables end with an entry whose name is NULL. */
+extern const struct embedded_file embedded_modules[];
+extern const struct embedded_file embedded_runbooks[];
+
+#endif

@@ -1,0 +1,551 @@
+/* runbook.host: the engine's privileged primitives. Runbooks and policies never see this module:
+ * the sandboxed `require` refuses it. Files are written the careful way (0600, fsync, atomic rename)
+ * because plans and journals must survive a crash. */
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "bindings.h"
+#include "embedded.h"
+#include "phase.h"
+#include "versions.h"
+
+#define FILE_META "runbook.host.File"
+
+static int push_errno(lua_State *L, const char *what)
+{
+    int e = errno;
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", what, strerror(e));
+    return 2;
+}
+
+/* ---- files ---- */
+
+static int host_read_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return push_errno(L, path);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    size_t n;
+    do {
+        char *p = luaL_prepbuffer(&b);
+        n = fread(p, 1, LUAL_BUFFERSIZE, f);
+        luaL_addsize(&b, n);
+    } while (n == LUAL_BUFFERSIZE);
+    int failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        errno = EIO;
+        return push_errno(L, path);
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, data, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        data += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static void fsync_parent_dir(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* write_file(path, data, mode): atomic replace through a temporary file, fsync'd, then renamed. */
+static int host_write_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    mode_t mode = (mode_t)luaL_optinteger(L, 3, 0600);
+    const char *tmp = lua_pushfstring(L, "%s.tmp.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return push_errno(L, path);
+    if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e;
+        return push_errno(L, path);
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        return push_errno(L, path);
+    }
+    fsync_parent_dir(path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+struct append_file {
+    int fd;
+};
+
+/* open_append(path): an append-only file (mode 0600) whose every line is on disk before append returns. */
+static int host_open_append(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct append_file *f = lua_newuserdatauv(L, sizeof *f, 0);
+    f->fd = -1;
+    luaL_setmetatable(L, FILE_META);
+    f->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (f->fd < 0)
+        return push_errno(L, path);
+    fsync_parent_dir(path);
+    return 1;
+}
+
+static struct append_file *check_file(lua_State *L)
+{
+    struct append_file *f = luaL_checkudata(L, 1, FILE_META);
+    if (f->fd < 0)
+        luaL_error(L, "attempt to use a closed file");
+    return f;
+}
+
+static int file_append(lua_State *L)
+{
+    struct append_file *f = check_file(L);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    if (write_all(f->fd, data, len) != 0 || fdatasync(f->fd) != 0)
+        return push_errno(L, "journal write");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int file_close(lua_State *L)
+{
+    struct append_file *f = luaL_checkudata(L, 1, FILE_META);
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+    }
+    return 0;
+}
+
+static int host_mkdirs(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    mode_t mode = (mode_t)luaL_optinteger(L, 2, 0700);
+    char buf[4096];
+    if (strlen(path) >= sizeof buf)
+        return luaL_error(L, "path too long: %s", path);
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST)
+            return push_errno(L, buf);
+        *p = '/';
+    }
+    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+        return push_errno(L, buf);
+    struct stat st;
+    if (stat(buf, &st) != 0)
+        return push_errno(L, buf);
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return push_errno(L, buf);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int host_stat(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return push_errno(L, path);
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    lua_setfield(L, -2, "size");
+    lua_pushinteger(L, (lua_Integer)st.st_mtime);
+    lua_setfield(L, -2, "mtime");
+    lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+    lua_setfield(L, -2, "mode");
+    lua_pushstring(L, S_ISDIR(st.st_mode) ? "directory" : S_ISREG(st.st_mode) ? "file" : "other");
+    lua_setfield(L, -2, "type");
+    return 1;
+}
+
+static int host_list_dir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    DIR *d = opendir(path);
+    if (!d)
+        return push_errno(L, path);
+    lua_newtable(L);
+    int i = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        lua_pushstring(L, e->d_name);
+        lua_rawseti(L, -2, ++i);
+    }
+    closedir(d);
+    return 1;
+}
+
+static int host_realpath(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char *resolved = realpath(path, NULL);
+    if (!resolved)
+        return push_errno(L, path);
+    lua_pushstring(L, resolved);
+    free(resolved);
+    return 1;
+}
+
+/* ---- terminal and output ---- */
+
+static int host_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+static int host_term_width(lua_State *L)
+{
+    struct winsize ws;
+    if (ioctl((int)luaL_checkinteger(L, 1), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        lua_pushinteger(L, ws.ws_col);
+    else
+        lua_pushinteger(L, 80);
+    return 1;
+}
+
+static int host_write(lua_State *L)
+{
+    int fd = (int)luaL_checkinteger(L, 1);
+    size_t len;
+    const char *s = luaL_checklstring(L, 2, &len);
+    FILE *stream = fd == 2 ? stderr : stdout;
+    fwrite(s, 1, len, stream);
+    fflush(stream);
+    return 0;
+}
+
+/* read_line(): one line from standard input without its newline, or nil at end of input. */
+static int host_read_line(lua_State *L)
+{
+    char buf[1024];
+    if (fgets(buf, sizeof buf, stdin) == NULL)
+        return 0;
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    lua_pushlstring(L, buf, n);
+    return 1;
+}
+
+/* ---- clocks ---- */
+
+static double clock_seconds(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int host_now(lua_State *L)
+{
+    lua_pushnumber(L, clock_seconds(CLOCK_REALTIME));
+    return 1;
+}
+
+static int host_monotonic(lua_State *L)
+{
+    lua_pushnumber(L, clock_seconds(CLOCK_MONOTONIC));
+    return 1;
+}
+
+static int host_sleep(lua_State *L)
+{
+    double s = luaL_checknumber(L, 1);
+    if (s > 0) {
+        struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+        nanosleep(&ts, NULL); /* a signal ends the sleep early, which is what an interrupt wants */
+    }
+    return 0;
+}
+
+/* ---- signals: the first SIGINT/SIGTERM asks the engine to stop after the current action;
+ * a second one ends the process at once (the journal already says which action was under way). ---- */
+
+static volatile sig_atomic_t interrupt_signal = 0;
+
+static void on_interrupt(int sig)
+{
+    if (interrupt_signal != 0) {
+        static const char msg[] = "\nrunbook: second interrupt, stopping now; `runbook resume` finishes the job\n";
+        ssize_t ignored = write(2, msg, sizeof msg - 1);
+        (void)ignored;
+        _exit(130);
+    }
+    interrupt_signal = sig;
+}
+
+static int host_trap_signals(lua_State *L)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return 0;
+}
+
+static int host_interrupted(lua_State *L)
+{
+    if (interrupt_signal == 0)
+        return 0;
+    lua_pushstring(L, interrupt_signal == SIGINT ? "SIGINT" : "SIGTERM");
+    return 1;
+}
+
+/* ---- hashing and randomness ---- */
+
+static void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int host_sha256(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (!EVP_Digest(s, len, md, &md_len, EVP_sha256(), NULL))
+        return luaL_error(L, "sha256 failed");
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    hex_encode(md, md_len, hex);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static int host_sha256_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return push_errno(L, path);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        EVP_DigestUpdate(ctx, buf, n);
+    int failed = ferror(f);
+    fclose(f);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    EVP_DigestFinal_ex(ctx, md, &md_len);
+    EVP_MD_CTX_free(ctx);
+    if (failed) {
+        errno = EIO;
+        return push_errno(L, path);
+    }
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    hex_encode(md, md_len, hex);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static int host_random_hex(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n > 0 && n <= 64, 1, "between 1 and 64 bytes");
+    unsigned char bytes[64];
+    if (RAND_bytes(bytes, (int)n) != 1)
+        return luaL_error(L, "no random bytes available");
+    char hex[129];
+    hex_encode(bytes, (size_t)n, hex);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+/* ---- process ---- */
+
+static int host_getpid(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)getpid());
+    return 1;
+}
+
+static int host_set_phase(lua_State *L)
+{
+    static const char *const names[] = {"readonly", "plan", "apply", "write", NULL};
+    static const enum rb_phase phases[] = {RB_PHASE_READONLY, RB_PHASE_PLAN, RB_PHASE_APPLY, RB_PHASE_WRITE};
+    rb_phase_set(phases[luaL_checkoption(L, 1, NULL, names)]);
+    return 0;
+}
+
+static int host_phase(lua_State *L)
+{
+    lua_pushstring(L, rb_phase_name(rb_phase_get()));
+    lua_pushinteger(L, rb_phase_refusals());
+    return 2;
+}
+
+/* ---- instruction budget for site code (policies): an endless loop ends with a clear error ---- */
+
+static lua_Integer budget_left = 0;
+#define BUDGET_STEP 1000
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    budget_left -= BUDGET_STEP;
+    if (budget_left <= 0)
+        luaL_error(L, "instruction budget exhausted (an endless loop?)");
+}
+
+/* call_with_budget(n, f, ...): pcall(f, ...) allowed about n VM instructions; returns pcall's results. */
+static int host_call_with_budget(lua_State *L)
+{
+    lua_Integer budget = luaL_checkinteger(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_Integer saved_left = budget_left;
+    lua_Hook saved_hook = lua_gethook(L);
+    int saved_mask = lua_gethookmask(L), saved_count = lua_gethookcount(L);
+    budget_left = budget;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, BUDGET_STEP);
+    int status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0);
+    lua_sethook(L, saved_hook, saved_mask, saved_count);
+    budget_left = saved_left;
+    lua_pushboolean(L, status == LUA_OK);
+    lua_replace(L, 1);
+    return lua_gettop(L);
+}
+
+/* ---- embedded runbooks ---- */
+
+static int host_embedded_runbooks(lua_State *L)
+{
+    lua_newtable(L);
+    for (const struct embedded_file *f = embedded_runbooks; f->name; f++) {
+        lua_pushlstring(L, f->data, (size_t)f->size);
+        lua_setfield(L, -2, f->name);
+    }
+    return 1;
+}
+
+/* traceback(message): the message handler for xpcall, since runbooks get no debug library. */
+static int host_traceback(lua_State *L)
+{
+    if (!lua_isstring(L, 1))
+        return 1; /* structured errors travel unchanged */
+    luaL_traceback(L, L, lua_tostring(L, 1), 1);
+    return 1;
+}
+
+static int host_version(lua_State *L)
+{
+    lua_pushstring(L, RUNBOOK_VERSION);
+    return 1;
+}
+
+static const luaL_Reg host_functions[] = {
+    {"read_file", host_read_file},
+    {"write_file", host_write_file},
+    {"open_append", host_open_append},
+    {"mkdirs", host_mkdirs},
+    {"stat", host_stat},
+    {"list_dir", host_list_dir},
+    {"realpath", host_realpath},
+    {"isatty", host_isatty},
+    {"term_width", host_term_width},
+    {"write", host_write},
+    {"read_line", host_read_line},
+    {"now", host_now},
+    {"monotonic", host_monotonic},
+    {"sleep", host_sleep},
+    {"trap_signals", host_trap_signals},
+    {"interrupted", host_interrupted},
+    {"sha256", host_sha256},
+    {"sha256_file", host_sha256_file},
+    {"random_hex", host_random_hex},
+    {"getpid", host_getpid},
+    {"set_phase", host_set_phase},
+    {"phase", host_phase},
+    {"call_with_budget", host_call_with_budget},
+    {"embedded_runbooks", host_embedded_runbooks},
+    {"version", host_version},
+    {"traceback", host_traceback},
+    {"library_versions", rb_library_versions},
+    {NULL, NULL},
+};
+
+static const luaL_Reg file_methods[] = {
+    {"append", file_append},
+    {"close", file_close},
+    {NULL, NULL},
+};
+
+int luaopen_runbook_host(lua_State *L)
+{
+    luaL_newmetatable(L, FILE_META);
+    luaL_newlib(L, file_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, file_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, file_close);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+    luaL_newlib(L, host_functions);
+    return 1;
+}
