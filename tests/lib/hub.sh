@@ -6,8 +6,11 @@
 #             JUPYTERHUB_API_URL, JUPYTERHUB_TOKEN_FILE, HUB_PID, HUB_URL, HUB_DIR, HUB_LOG
 #   hub_stop DIR | hub_restart DIR
 #   hub_seed DIR [hub.py seed options]        e.g. --generate u:500:-100d --admin u0001
+#   hub_backdate_created DIR NAME=WHEN...     WHEN: ISO 8601 or -30d (restarts the hub)
 #   hub_users DIR | hub_count DIR             all user names (every page) | how many
 #   hub_api METHOD PATH [JSON]                body on stdout; 0 on 2xx (PATH after /hub/api)
+#                                             HUB_API_ACCEPT=application/jupyterhub-pagination+json
+#                                             hub_api GET '/users?offset=200' for pages
 #   hub_api_status METHOD PATH [JSON]         prints only the HTTP status
 #   hub_quote NAME                            NAME as a URL path segment (josé -> jos%C3%A9)
 # hub_api uses the `ops` token (the runbook's), read from the 0600 file; it never
@@ -21,18 +24,22 @@ hub_start() {
   # Registered before starting, so a hub that half-started is still stopped.
   on_exit "hub_stop '$dir'"
   "$PY" "$HUB_PY" start --dir "$dir" "$@" || return 1
-  # shellcheck disable=SC1091
-  . "$dir/env"
+  _hub_env "$dir"
 }
+
+# Exported, so that a runbook started by the test sees JUPYTERHUB_API_URL etc.
+_hub_env() { set -a; . "$1/env"; set +a; }
 
 hub_stop() { "$PY" "$HUB_PY" stop --dir "$1"; }
 
 hub_restart() {
   "$PY" "$HUB_PY" restart --dir "$1" || return 1
-  . "$1/env"  # HUB_PID changed
+  _hub_env "$1"  # HUB_PID changed
 }
 
-hub_seed() { local dir=$1; shift; "$PY" "$HUB_PY" seed --dir "$dir" "$@"; }
+# seed and backdate may restart the hub (same ports and token, new HUB_PID).
+hub_seed() { local dir=$1; shift; "$PY" "$HUB_PY" seed --dir "$dir" "$@" && _hub_env "$dir"; }
+hub_backdate_created() { local dir=$1; shift; "$PY" "$HUB_PY" backdate-created --dir "$dir" "$@" && _hub_env "$dir"; }
 hub_users() { "$PY" "$HUB_PY" users --dir "$1"; }
 hub_count() { "$PY" "$HUB_PY" count --dir "$1"; }
 
@@ -44,7 +51,7 @@ hub_quote() {
 # header file (curl -H @file), read by the shell builtin printf: never in argv.
 _hub_curl() {
   local method=$1 path=$2 json=${3-}
-  local args=(-sS -X "$method" -H 'Accept: application/json' -w '\n%{http_code}')
+  local args=(-sS -X "$method" -H "Accept: ${HUB_API_ACCEPT:-application/json}" -w '\n%{http_code}')
   [ -n "$json" ] && args+=(-H 'Content-Type: application/json' --data-binary "$json")
   # The <(...) must sit on curl's own command line: bash closes it after the
   # command that opened it, so it cannot be kept in the array.
