@@ -24,6 +24,7 @@ import threading
 import time
 
 from . import defaults, resources
+from .selectors import labels_match
 from .store import random_suffix
 
 TICK = 0.05
@@ -100,6 +101,7 @@ class Controllers:
         self.settings = settings
         self.log = log or (lambda *a: None)
         self.pod_overrides = {}          # pod uid -> state forced by the control API (CrashLoop, not Ready...)
+        self.pod_rules = []              # (namespace, label requirements, state) applied to matching pods, new ones too
         self.hung_namespaces = set()     # namespaces whose termination never completes
         self.first_seen = {}             # uid -> monotonic time the kubelet first saw a pod / ns termination
         self.stop_event = threading.Event()
@@ -325,7 +327,8 @@ class Controllers:
         }
         self.log("deployment %s/%s: new replicaset %s (revision %d)"
                  % (meta["namespace"], meta["name"], rs["metadata"]["name"], revision))
-        return self.store.peek(REPLICASETS, meta["namespace"], self.store.set_object(REPLICASETS, rs)["metadata"]["name"])
+        self.store.set_object(REPLICASETS, rs)
+        return self.store.peek(REPLICASETS, meta["namespace"], rs["metadata"]["name"])
 
     def _ensure_latest_revision(self, deployment, new_rs, rss):
         """Rolling back to an old template makes its ReplicaSet the newest revision again."""
@@ -334,8 +337,6 @@ class Controllers:
             updated = copy.deepcopy(new_rs)
             updated["metadata"].setdefault("annotations", {})[REVISION] = str(latest + 1)
             self._save(REPLICASETS, updated)
-        if deployment["metadata"].get("annotations", {}).get(REVISION) != str(max(latest, self._revision(new_rs))):
-            pass  # written by _deployment_status
 
     def _scale(self, rs, replicas):
         if rs["spec"].get("replicas") != replicas:
@@ -381,10 +382,8 @@ class Controllers:
         for rs in sorted(old_rss, key=self._revision):
             if budget <= 0:
                 break
-            # Old pods that are not ready cost no availability: drop them first, beyond the budget.
             replicas = rs["spec"].get("replicas", 0)
-            unready = sum(1 for p in self._pods_of(rs) if not is_ready(p))
-            cut = min(replicas, budget + min(unready, replicas))
+            cut = min(replicas, budget)
             if cut > 0:
                 self._scale(rs, replicas - cut)
                 budget -= cut
@@ -499,6 +498,16 @@ class Controllers:
 
     # ------------------------------------------------------------ kubelet
 
+    def override_for(self, pod):
+        """The forced state for a pod: by its uid, else the first sticky rule matching its labels."""
+        override = self.pod_overrides.get(pod["metadata"]["uid"])
+        if override is not None:
+            return override
+        for namespace, requirements, rule in self.pod_rules:
+            if pod["metadata"]["namespace"] == namespace and labels_match(requirements, pod["metadata"].get("labels")):
+                return rule
+        return None
+
     def _kubelet(self, pod):
         uid = pod["metadata"]["uid"]
         meta = pod["metadata"]
@@ -511,7 +520,7 @@ class Controllers:
             spec["nodeName"] = self.settings.node_name
         old_conditions = pod.get("status", {}).get("conditions", [])
         age = self._since_first_seen(("pod", uid))
-        override = self.pod_overrides.get(uid)
+        override = self.override_for(pod)
         if override:
             self._apply_override(updated, override, old_conditions)
         elif status.get("phase") in (None, "Pending") and age < self.settings.pod_start_seconds:
@@ -614,6 +623,7 @@ class Controllers:
         if time.time() - requested >= wait and not meta.get("finalizers"):
             self.store.remove(PODS, meta["namespace"], meta["name"])
             self.store.delete_requested_at.pop(meta["uid"], None)
+            self.first_seen.pop(("pod", meta["uid"]), None)
             self.pod_overrides.pop(meta["uid"], None)
             return
         if is_ready(pod):
