@@ -188,10 +188,10 @@ ok $? "hub_stop ($(ms_since "$t0") ms)"
 left=()
 for p in "${pids[@]}"; do alive "$p" && left+=("$p"); done
 is "${left[*]}" "" "no hub, proxy or single-user process left"
-left=$(for p in $(pgrep -f 'jupyterhub|configurable-http-proxy'); do
+marked=$(for p in $(pgrep -f 'jupyterhub|configurable-http-proxy'); do
   alive "$p" && tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "HUBTEST_DIR=$H" && echo "$p"
 done)
-is "$left" "" "no process carries this hub's marker"
+is "$marked" "" "no process carries this hub's marker"
 is "$(pgrep -f "$H" | tr '\n' ' ')" "" "no process mentions the hub dir"
 hub_stop "$H"; ok $? "hub_stop twice is harmless"
 

@@ -38,8 +38,8 @@ is "$(pg_psql_super 'SHOW server_version_num' | cut -c1-2)" 15 "PostgreSQL 15"
 is "$(pg_psql_hub 'SELECT current_user || current_database()')" hubjupyterhub "role hub over TCP with its password"
 is "$("$PY" -c 'import psycopg2, sys; c = psycopg2.connect(sys.argv[1]); print(c.get_dsn_parameters()["host"])' "$PG_HUB_URL")" \
   127.0.0.1 "PG_HUB_URL works with psycopg2 (what the hub uses)"
-PGPASSWORD=wrong "$PG_BIN/psql" "host=127.0.0.1 port=$PG_PORT user=hub dbname=jupyterhub" -c 'SELECT 1' >/dev/null 2>&1
-[ $? -ne 0 ]; ok $? "a wrong password is refused"
+! PGPASSWORD=wrong "$PG_BIN/psql" "host=127.0.0.1 port=$PG_PORT user=hub dbname=jupyterhub" -c 'SELECT 1' >/dev/null 2>&1
+ok $? "a wrong password is refused"
 is "$(pg_psql_super "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'hub'")" 'SCRAM-SHA-256$' \
   "hub's password is stored as scram-sha-256"
 like "$(grep -v '^#' "$PG_DIR/data/pg_hba.conf" | grep -E '^host')" 'scram-sha-256' "TCP connections need scram-sha-256"

@@ -31,6 +31,7 @@ import secrets
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -278,31 +279,43 @@ def hub_env(hd):
     return env
 
 
+class StartError(Exception):
+    pass
+
+
 def launch(hd, state, timeout):
     """Start jupyterhub in its own session (so a test's ^C does not hit it), wait
-    until the API answers the service token, write D/env."""
-    import subprocess
-
+    until the API answers, write D/env. On failure: nothing left running, StartError."""
     write_config(hd, state)
-    log = open(hd.file("hub.log"), "ab")
-    log.write(f"\n=== hub.py: starting jupyterhub at {iso_z(dt.datetime.now(dt.timezone.utc))} ===\n".encode())
-    log.flush()
-    proc = subprocess.Popen(
-        [JUPYTERHUB, "-f", hd.file("jupyterhub_config.py")],
-        cwd=hd.path, env=hub_env(hd), stdin=subprocess.DEVNULL,
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    log_offset = os.path.getsize(hd.file("hub.log")) if os.path.exists(hd.file("hub.log")) else 0
+    with open(hd.file("hub.log"), "ab") as log:
+        log.write(f"=== hub.py: starting jupyterhub at {iso_z(dt.datetime.now(dt.timezone.utc))} ===\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            [JUPYTERHUB, "-f", hd.file("jupyterhub_config.py")],
+            cwd=hd.path, env=hub_env(hd), stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     state["pid"] = proc.pid
     hd.save_state(state)
     write_env(hd, state)
     t0 = time.monotonic()
     try:
         wait_ready(hd, state, proc, timeout)
-    except Exception as e:
+    except RuntimeError as e:
         stop_all(hd, state)
-        die(f"{e}\n--- last lines of {hd.file('hub.log')} ---\n" + tail(hd.file("hub.log"), 30))
+        with open(hd.file("hub.log"), "rb") as f:
+            f.seek(log_offset)
+            raise StartError(f"{e}\n--- {hd.file('hub.log')} ---\n" + f.read().decode("utf-8", "replace")[-6000:])
     print(f"hub.py: hub pid {proc.pid} ready in {time.monotonic() - t0:.1f}s at {public_url(state)}",
           file=sys.stderr)
+
+
+def launch_or_die(hd, state, timeout):
+    try:
+        launch(hd, state, timeout)
+    except StartError as e:
+        die(str(e))
 
 
 def wait_ready(hd, state, proc, timeout):
@@ -341,14 +354,6 @@ def write_env(hd, state):
     with open(hd.file("env"), "w") as f:
         for k, v in values.items():
             f.write(f"{k}={shlex.quote(v)}\n")
-
-
-def tail(path, n):
-    try:
-        with open(path, "rb") as f:
-            return b"".join(f.readlines()[-n:]).decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 def marked_pids(hd):
@@ -404,7 +409,8 @@ def stop_all(hd, state):
     """SIGTERM the hub first (it stops its servers and proxy itself), then
     TERM and KILL whatever carries the marker: nothing of this hub survives."""
     hub_pid = state.get("pid")
-    if hub_pid and alive(hub_pid):
+    # Only a marked pid is our hub: a stale state.json must not kill a stranger.
+    if hub_pid in marked_pids(hd):
         signal_all([hub_pid], signal.SIGTERM)
         wait_gone([hub_pid], 15)
     left = marked_pids(hd)
@@ -431,14 +437,19 @@ def cmd_start(args):
     write_private(hd.file("token"), secrets.token_hex(32) + "\n")
     write_private(hd.file("harness-token"), secrets.token_hex(32) + "\n")
     state = {
-        "public_port": free_port(),
-        "hub_port": free_port(),
-        "proxy_api_port": free_port(),
         "db_url": args.db_url or "sqlite:///" + hd.file("jupyterhub.sqlite"),
         "delay_users": [u for u in (args.spawner_delay_users or "").split(",") if u],
         "timeout": args.timeout,
     }
-    launch(hd, state, args.timeout)
+    for attempt in (1, 2, 3):
+        # free_port() only says a port was free a moment ago: another test may
+        # take it before the hub binds. Then try again with new ports.
+        state.update(public_port=free_port(), hub_port=free_port(), proxy_api_port=free_port())
+        try:
+            return launch(hd, state, args.timeout)
+        except StartError as e:
+            if attempt == 3 or not re.search(r"EADDRINUSE|Address already in use", str(e)):
+                die(str(e))
 
 
 def cmd_stop(args):
@@ -448,31 +459,14 @@ def cmd_stop(args):
     stop_all(hd, hd.load_state())
 
 
-def restart(hd):
-    state = hd.load_state()
-    stop_all(hd, state)
-    launch(hd, state, state.get("timeout", 60))
-
-
 def cmd_restart(args):
-    restart(HubDir(args.dir))
-
-
-# ---------------------------------------------------------------- backdating
-
-def backdate_created(hd, created):
-    """The API cannot set `created`: stop the hub, UPDATE users.created in its
-    database, start it again on the same ports with the same token.
-
-    `created` maps name -> aware datetime. JupyterHub 3.0 stores naive UTC."""
+    hd = HubDir(args.dir)
     state = hd.load_state()
     stop_all(hd, state)
-    rows = [(when, name) for name, when in created.items()]
-    missing = update_db(state["db_url"], "UPDATE users SET created = {p} WHERE name = {p}", rows)
-    launch(hd, state, state.get("timeout", 60))
-    if missing:
-        die("no such user(s): " + ", ".join(missing))
+    launch_or_die(hd, state, state.get("timeout", 60))
 
+
+# ---------------------------------------------------------------- the hub's database
 
 def db_connect(db_url):
     """-> (DB-API connection, placeholder) for the hub's own database."""
@@ -533,13 +527,16 @@ def insert_users_db(db_url, rows):
 
 
 def cmd_backdate_created(args):
+    """The API cannot set `created`: stop the hub, UPDATE users.created, start
+    it again on the same ports with the same tokens."""
     created = {}
     for pair in args.pairs:
         name, sep, when = pair.rpartition("=")
         if not sep or not name:
             die(f"expected NAME=WHEN, got {pair!r}")
-        created[name] = parse_when(when)
-    backdate_created(HubDir(args.dir), created)
+        parse_when(when)  # fail before stopping the hub
+        created[name] = when
+    write_db_offline(HubDir(args.dir), [], created)
 
 
 # ---------------------------------------------------------------- seeding
@@ -638,14 +635,16 @@ def set_activity(client, activity):
 
 
 def write_db_offline(hd, rows, created):
-    """One stop/start of the hub for everything the API cannot do."""
+    """One stop/start of the hub for what the API cannot do: insert users
+    (rows), set `created` ({name: WHEN}). The hub caches users in memory, so
+    its database is written only while it is stopped."""
     state = hd.load_state()
     stop_all(hd, state)
     if rows:
         insert_users_db(state["db_url"], rows)
     missing = update_db(state["db_url"], "UPDATE users SET created = {p} WHERE name = {p}",
                         [(parse_when(w), n) for n, w in created.items()])
-    launch(hd, state, state.get("timeout", 60))
+    launch_or_die(hd, state, state.get("timeout", 60))
     if missing:
         die("cannot backdate unknown user(s): " + ", ".join(missing))
 
