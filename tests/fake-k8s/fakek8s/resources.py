@@ -3,8 +3,8 @@
 from dataclasses import dataclass, field
 
 SERVER_VERSION = {
-    "major": "1", "minor": "29", "gitVersion": "v1.29.4-fake", "gitCommit": "0000000000000000000000000000000000000000",
-    "gitTreeState": "clean", "buildDate": "2024-04-16T00:00:00Z", "goVersion": "go1.21.9",
+    "major": "1", "minor": "31", "gitVersion": "v1.31.4-fake", "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean", "buildDate": "2024-12-10T00:00:00Z", "goVersion": "go1.22.9",
     "compiler": "gc", "platform": "linux/amd64",
 }
 
