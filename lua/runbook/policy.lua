@@ -69,7 +69,8 @@ function policy.hooks(loaded, def)
       hooks[name] = function(...)
         local results = table.pack(host.call_with_budget(CALL_BUDGET, value, ...))
         if not results[1] then
-          error(string.format("policy function '%s' (%s) failed: %s", name, loaded.path, tostring(results[2])), 0)
+          -- A broken policy is bad input (exit 2), whoever happens to call it.
+          util.fail(2, "policy function '%s' (%s) failed: %s", name, loaded.path, tostring(results[2]))
         end
         return table.unpack(results, 2, results.n)
       end

@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""A small key-value HTTP server the engine tests act on, with a request log.
+
+Usage: kvserver.py --dir DIR [--keys k=v,...]
+Writes DIR/port when ready and logs every request as "METHOD PATH STATUS" to DIR/requests.log.
+  GET    /keys            -> {"keys": {name: {"value": v, "version": n}}}
+  GET    /keys/NAME       -> {"value": v, "version": n} | 404
+  PUT    /keys/NAME {"value": v} -> 200 (version bumps)
+  DELETE /keys/NAME       -> 204 | 404
+A key whose value is "fail" answers 500 to DELETE; "slow" waits 2 s before deleting.
+"""
+import argparse
+import json
+import os
+import signal
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.RLock()
+KEYS = {}
+LOG = None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, doc=None):
+        body = b"" if doc is None else json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        with LOCK:
+            LOG.write(f"{self.command} {self.path} {status}\n")
+            LOG.flush()
+
+    def key(self):
+        path = urllib.parse.urlparse(self.path).path
+        if path.startswith("/keys/"):
+            return urllib.parse.unquote(path[len("/keys/"):])
+        return None
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(n) or b"{}")
+
+    def do_GET(self):
+        name = self.key()
+        with LOCK:
+            if urllib.parse.urlparse(self.path).path == "/keys":
+                return self.reply(200, {"keys": KEYS})
+            if name in KEYS:
+                return self.reply(200, KEYS[name])
+        self.reply(404, {"message": "no such key"})
+
+    def do_PUT(self):
+        name, doc = self.key(), self.body()
+        with LOCK:
+            old = KEYS.get(name, {"version": 0})
+            KEYS[name] = {"value": doc.get("value"), "version": old["version"] + 1}
+            entry = KEYS[name]
+        self.reply(200, entry)
+
+    def do_DELETE(self):
+        name = self.key()
+        with LOCK:
+            entry = KEYS.get(name)
+        if entry is None:
+            return self.reply(404, {"message": "no such key"})
+        if entry["value"] == "fail":
+            return self.reply(500, {"message": "cannot delete this key"})
+        if entry["value"] == "slow":
+            time.sleep(2)
+        with LOCK:
+            KEYS.pop(name, None)
+        self.reply(204)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # clients killed mid-request (the resume tests do that on purpose) are not errors here
+
+
+def main():
+    global LOG
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--keys", default="")
+    args = ap.parse_args()
+    for item in filter(None, args.keys.split(",")):
+        k, _, v = item.partition("=")
+        KEYS[k] = {"value": v, "version": 1}
+    LOG = open(os.path.join(args.dir, "requests.log"), "a")
+    server = Server(("127.0.0.1", 0), Handler)
+    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+    with open(os.path.join(args.dir, "port.tmp"), "w") as f:
+        f.write(str(server.server_address[1]))
+    os.rename(os.path.join(args.dir, "port.tmp"), os.path.join(args.dir, "port"))
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
