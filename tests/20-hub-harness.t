@@ -45,7 +45,7 @@ alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${s:0:1}" != Z ]; 
 
 # ---------------------------------------------------------------- start
 t0=$(date +%s%N)
-hub_start "$H" --spawner-delay-users pend.user || { ok 1 "hub starts"; done_testing; exit 1; }
+hub_start "$H" --spawner-delay-users pend.user --spawner-slow-stop-users stopper || { ok 1 "hub starts"; done_testing; exit 1; }
 ok 0 "hub starts ($(ms_since "$t0") ms)"
 like "$JUPYTERHUB_API_URL" '^http://127\.0\.0\.1:[0-9]+/hub/api$' "JUPYTERHUB_API_URL is loopback"
 like "$HUB_URL" '^http://127\.0\.0\.1:[0-9]+$' "HUB_URL is loopback"
@@ -63,13 +63,13 @@ unlike "$addrs" '^[^1]|^1[^2]|^12[^7]' "...on 127.0.0.1 only"
 ODD=('ana.maria@example.edu' 'user+tag' 'josé')
 t0=$(date +%s%N)
 hub_seed "$H" --generate old:200:-100d --generate new:250 \
-  --user "$(IFS=,; echo "${ODD[*]}"),admin1,runner,named,pend.user,fresh30,fresh1" \
+  --user "$(IFS=,; echo "${ODD[*]}"),admin1,runner,named,pend.user,fresh30,fresh1,stopper" \
   --created fresh30=-30d --created fresh1=-1d --admin admin1 --group staff=admin1,runner \
-  --running runner --named-server named/lab2 --pending pend.user
-ok $? "seed 459 users, admins, a group, backdated users, 2 real servers, 1 pending spawn ($(ms_since "$t0") ms)"
-is "$(hub_count "$H")" 459 "hub.py count"
+  --running runner,stopper --named-server named/lab2 --pending pend.user
+ok $? "seed 460 users, admins, a group, backdated users, 3 real servers, 1 pending spawn ($(ms_since "$t0") ms)"
+is "$(hub_count "$H")" 460 "hub.py count"
 users=$(hub_users "$H")
-is "$(printf '%s\n' "$users" | wc -l)" 459 "hub.py users lists every page"
+is "$(printf '%s\n' "$users" | wc -l)" 460 "hub.py users lists every page"
 for n in "${ODD[@]}"; do
   check "hub.py users has '$n'" grep -qxF -- "$n" <<<"$users"
 done
@@ -79,7 +79,7 @@ bare=$(hub_api GET /users)
 is "$(jget "$bare" 'type(d).__name__ + str(len(d))')" list200 "without the pagination Accept header: a bare list of 200"
 page=$(HUB_API_ACCEPT=$PAGES hub_api GET '/users?limit=1000')
 is "$(jget "$page" '[len(d["items"]), d["_pagination"]["limit"], d["_pagination"]["total"], d["_pagination"]["next"]["offset"]]')" \
-  "[200, 200, 459, 200]" "with it: items, limit capped at 200, total, next offset"
+  "[200, 200, 460, 200]" "with it: items, limit capped at 200, total, next offset"
 n=0 offset=0 pages=0
 while [ -n "$offset" ] && [ $pages -lt 10 ]; do
   page=$(HUB_API_ACCEPT=$PAGES hub_api GET "/users?offset=$offset&limit=200")
@@ -87,7 +87,7 @@ while [ -n "$offset" ] && [ $pages -lt 10 ]; do
   offset=$(jget "$page" '(d["_pagination"]["next"] or {}).get("offset", "")')
   pages=$((pages + 1))
 done
-is "$n/$pages" 459/3 "following _pagination.next returns all 459 users in 3 pages"
+is "$n/$pages" 460/3 "following _pagination.next returns all 460 users in 3 pages"
 
 # ---------------------------------------------------------------- the user model
 u=$(hub_api GET /users/new0000)
@@ -121,7 +121,7 @@ is "$(jget "$u" '[d["pending"], d["servers"][""]["pending"], d["servers"][""]["r
 is "$(jget "$(hub_api GET /users/named)" '[d["server"], d["servers"]["lab2"]["ready"]]')" \
   '[null, true]' "named has a running named server lab2 and no default server"
 active=$(HUB_API_ACCEPT=$PAGES hub_api GET '/users?state=active')
-is "$(jget "$active" 'sorted(u["name"] for u in d["items"])')" '["named", "pend.user", "runner"]' \
+is "$(jget "$active" 'sorted(u["name"] for u in d["items"])')" '["named", "pend.user", "runner", "stopper"]' \
   "state=active lists running and pending users"
 
 # ---------------------------------------------------------------- odd names
@@ -153,6 +153,16 @@ is "$(hub_api_status DELETE /users/runner)" 204 "DELETE with a running default s
 is "$(hub_api_status GET /users/runner)" 404 "...the user is gone"
 sleep 0.5
 ! alive "$runner_pid"; ok $? "...and the hub stopped its server process"
+# stopper's server takes 5 s to stop (hubtest SlowSpawner): DELETE meanwhile.
+hub_api_status DELETE /users/stopper/server >"$SCRATCH/stop.status" &
+stopping=$!
+sleep 1
+out=$(hub_api DELETE /users/stopper)
+is "$(jget "$out" '[d["status"], d["message"]]')" "[400, \"stopper's server is in the process of stopping, please wait.\"]" \
+  "DELETE while the server is stopping: 400"
+wait "$stopping"
+is "$(<"$SCRATCH/stop.status")" 204 "...the stop ends (204 within the 10 s slow_stop_timeout)"
+is "$(hub_api_status DELETE /users/stopper)" 204 "...then DELETE: 204"
 
 # ---------------------------------------------------------------- the hub log
 log=$(cat "$HUB_LOG")
@@ -173,7 +183,7 @@ ok $? "seed 1,000 users in the database ($(ms_since "$t0") ms)"
 u=$(hub_api GET /users/bulk0999)
 like "$(jget "$u" '[d["created"], d["last_activity"], d["roles"]]')" \
   "^\[\"$(days_ago 300)T.*\", \"$(days_ago 200)T.*\", \[\"user\"\]\]$" "a db-seeded user looks like an API-made one"
-is "$(hub_count "$H")" $((459 + 2 - 3 + 1000)) "count: 459 seeded + 2 made in tests - 3 deleted + 1,000"
+is "$(hub_count "$H")" $((460 + 2 - 4 + 1000)) "count: 460 seeded + 2 made in tests - 4 deleted + 1,000"
 
 # ---------------------------------------------------------------- stop: nothing left
 hub_seed "$H" --running runner2 --user runner2 >/dev/null 2>&1  # a fresh server to kill on stop

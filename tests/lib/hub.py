@@ -3,7 +3,8 @@
 
 Run with Debian's /usr/bin/python3 (a pyenv python does not see Debian's jupyterhub).
 
-  hub.py start   --dir D [--db-url URL] [--spawner-delay-users a,b] [--timeout 60]
+  hub.py start   --dir D [--db-url URL] [--spawner-delay-users a,b]
+                 [--spawner-slow-stop-users c,d] [--timeout 60]
   hub.py stop    --dir D
   hub.py restart --dir D
   hub.py seed    --dir D (--spec SPEC.json | compact options, see `hub.py seed -h`)
@@ -215,7 +216,9 @@ if c.JupyterHub.db_url.startswith("sqlite"):
         if type(dbapi_conn).__module__ == "sqlite3":
             dbapi_conn.execute("PRAGMA synchronous = OFF")
 c.JupyterHub.allow_named_servers = True
-# Return 202 after 1 s for a slow spawn instead of holding the request 10 s.
+# Answer 202 after 1 s for a slow spawn instead of holding the request 10 s.
+# slow_stop_timeout stays at its default (10 s): it decides whether DELETE of a
+# user with a running server answers 204 or 400 "in the process of stopping".
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 1}}
 # Tokens are read from 0600 files so they never sit in this config.
 # `ops` has exactly the scopes the runbook is documented to need; `harness`
@@ -235,6 +238,7 @@ c.JupyterHub.load_roles = [
 # this user with homes under the hub dir; users in delay_users stay pending.
 c.JupyterHub.spawner_class = "hubtest.spawner.SlowSpawner"
 c.SlowSpawner.delay_users = {delay_users!r}
+c.SlowSpawner.slow_stop_users = {slow_stop_users!r}
 c.SlowSpawner.home_dir_template = {home_template!r}
 c.Spawner.cmd = ["/usr/bin/jupyterhub-singleuser"]
 c.Spawner.environment = {{{marker!r}: {hub_dir!r}}}
@@ -255,6 +259,7 @@ def write_config(hd, state):
         scopes=OPS_SCOPES,
         harness_scopes=HARNESS_SCOPES,
         delay_users=state["delay_users"],
+        slow_stop_users=state.get("slow_stop_users", []),
         home_template=hd.file("home") + "/{username}",
         marker=MARKER,
         hub_dir=hd.path,
@@ -439,6 +444,7 @@ def cmd_start(args):
     state = {
         "db_url": args.db_url or "sqlite:///" + hd.file("jupyterhub.sqlite"),
         "delay_users": [u for u in (args.spawner_delay_users or "").split(",") if u],
+        "slow_stop_users": [u for u in (args.spawner_slow_stop_users or "").split(",") if u],
         "timeout": args.timeout,
     }
     for attempt in (1, 2, 3):
@@ -773,6 +779,7 @@ def main():
     p = command("start", cmd_start)
     p.add_argument("--db-url", help="e.g. postgresql://hub:pw@127.0.0.1:5432/jupyterhub (default: sqlite in DIR)")
     p.add_argument("--spawner-delay-users", help="comma list: their spawns stay pending")
+    p.add_argument("--spawner-slow-stop-users", help="comma list: their servers take 5 s to stop")
     p.add_argument("--timeout", type=float, default=60, help="seconds to wait for the API (default 60)")
     command("stop", cmd_stop)
     command("restart", cmd_restart)

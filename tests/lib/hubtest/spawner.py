@@ -1,11 +1,14 @@
-"""A test spawner whose start() can hang, to give users a long PENDING spawn.
+"""A test spawner whose start() can hang (a long PENDING spawn) and whose stop()
+can be slow (a server "in the process of stopping").
 
 The hub marks a server `pending: "spawn"` only while Spawner.start() has not
 returned. Real spawners are slow in production (image pulls, volume attach); a
 test needs that state to last for minutes, deterministically, without a cluster.
 Users named in `SlowSpawner.delay_users` sleep `delay_seconds` in start();
 everyone else gets an ordinary SimpleLocalProcessSpawner server (a real
-jupyterhub-singleuser process).
+jupyterhub-singleuser process). Users in `slow_stop_users` take
+`slow_stop_seconds` to stop: meanwhile the hub answers DELETE /users/{name}
+with 400 "in the process of stopping".
 """
 import asyncio
 
@@ -20,6 +23,8 @@ class SlowSpawner(SimpleLocalProcessSpawner):
         help="Users whose spawn stays pending for delay_seconds.",
     )
     delay_seconds = Integer(3600, config=True, help="How long a delayed spawn stays pending.")
+    slow_stop_users = List(Unicode(), config=True, help="Users whose server takes slow_stop_seconds to stop.")
+    slow_stop_seconds = Integer(5, config=True, help="Kept short: hub shutdown waits for it too.")
 
     @property
     def delayed(self):
@@ -43,3 +48,9 @@ class SlowSpawner(SimpleLocalProcessSpawner):
         if self.delayed and self.pid == 0 and self._spawn_pending:
             return None
         return await super().poll()
+
+    async def stop(self, now=False):
+        if self.user.name in self.slow_stop_users:
+            self.log.info("hubtest: stopping %s slowly (%ss)", self.user.name, self.slow_stop_seconds)
+            await asyncio.sleep(self.slow_stop_seconds)
+        return await super().stop(now=now)
