@@ -9,6 +9,7 @@ them into TAP. A check that raises is reported as failed and the others still ru
 """
 
 import hashlib
+import http.client
 import json
 import os
 import sys
@@ -421,6 +422,57 @@ def _():
             and any(r["exec"]["command"] == ["cat", "/srv/jupyterhub/motd.txt"] and r["exec"]["container"] == "hub"
                     for r in execs)
             and not any(r["path"].startswith("/_fake") for r in log), execs[:1])
+
+
+@check("faults: a delay slows one request down; action=close drops the connection without an answer")
+def _():
+    FAKE.control("POST", "faults", {"method": "GET", "path": "^/api/v1/namespaces/hub-b$", "delay": 0.5})
+    started = time.time()
+    status, _, _ = FAKE.request("GET", "/api/v1/namespaces/hub-b")
+    slow = time.time() - started
+    FAKE.control("POST", "faults", {"method": "GET", "path": "^/api/v1/namespaces/hub-b$", "action": "close"})
+    try:
+        FAKE.request("GET", "/api/v1/namespaces/hub-b")
+        dropped = False
+    except (OSError, http.client.HTTPException):
+        dropped = True
+    return status == 200 and slow >= 0.5 and dropped, (status, slow, dropped)
+
+
+@check("control: a revoked token gets 401 from then on")
+def _():
+    status_before = FAKE.request("GET", "/api", token=FAKE.env["K8S_READONLY_TOKEN"])[0]
+    revoked = FAKE.control("POST", "tokens/revoke", {"token": FAKE.env["K8S_READONLY_TOKEN"]})
+    status_after = FAKE.request("GET", "/api", token=FAKE.env["K8S_READONLY_TOKEN"])[0]
+    return status_before == 200 and revoked["revoked"] and status_after == 401, (status_before, status_after)
+
+
+@check("control: a CrashLoopBackOff rule stalls a rollout: Available False, new pod not Ready")
+def _():
+    FAKE.control("POST", "pods/state", {"namespace": "hub-b", "labelSelector": "component=hub",
+                                        "reason": "CrashLoopBackOff", "restartCount": 4})
+    crashing = wait_for(lambda: [p for p in core.list_namespaced_pod("hub-b", label_selector="component=hub").items
+                                 if p.status.container_statuses and p.status.container_statuses[0].state.waiting
+                                 and p.status.container_statuses[0].state.waiting.reason == "CrashLoopBackOff"])
+    d = wait_for(lambda: [c for c in apps.read_namespaced_deployment("hub", "hub-b").status.conditions
+                          if c.type == "Available" and c.status == "False"])
+    FAKE.control("POST", "pods/state", {"namespace": "hub-b", "labelSelector": "component=hub", "clear": True})
+    healed = wait_for(lambda: [c for c in apps.read_namespaced_deployment("hub", "hub-b").status.conditions
+                               if c.type == "Available" and c.status == "True"])
+    pod = crashing[0] if crashing else None
+    return (bool(crashing) and pod.status.phase == "Running" and pod.status.container_statuses[0].restart_count == 4
+            and not pod.status.container_statuses[0].ready and bool(d) and bool(healed), (crashing, d))
+
+
+@check("control: a hung namespace stays Terminating until released")
+def _():
+    FAKE.control("POST", "namespaces/nubladox-test/hang", {"hang": True})
+    core.delete_namespace("nubladox-test", _preload_content=False)
+    time.sleep(1.5)  # longer than the termination delay
+    still = core.read_namespace("nubladox-test")
+    FAKE.control("POST", "namespaces/nubladox-test/hang", {"hang": False})
+    gone = wait_for(lambda: api_error(lambda: core.read_namespace("nubladox-test")))
+    return still.status.phase == "Terminating" and gone is not None and gone.status == 404, (still.status, gone)
 
 
 # ---------------------------------------------------------------- raw WebSocket
