@@ -56,6 +56,17 @@ hub_seed "$SCRATCH/hub" --user alice,bob --created alice=-30d --activity bob=-3d
 ok $? "seed users; backdate created through psycopg2"
 like "$(hub_api GET /users/alice)" "\"created\": \"$(date -u -d '30 days ago' +%F)T" "alice was created 30 days ago"
 is "$(pg_psql_hub "SELECT string_agg(name, ',' ORDER BY name) FROM users")" alice,bob "the users are rows in PostgreSQL"
+cat >"$SCRATCH/spec.json" <<'EOF'
+{"generate": [{"prefix": "db", "count": 100, "last_activity": "-200d", "created": "-300d", "via": "db"}],
+ "admins": ["db0099"], "groups": {"bulk": ["db0000", "db0001"]}}
+EOF
+hub_seed "$SCRATCH/hub" --spec "$SCRATCH/spec.json"
+ok $? "seed --spec: 100 users inserted in PostgreSQL, an admin, a group"
+is "$(hub_count "$SCRATCH/hub")" 102 "...the hub counts them"
+u=$(hub_api GET /users/db0099)
+like "$u" "\"created\": \"$(date -u -d '300 days ago' +%F)T" "...created 300 days ago"
+like "$u" "\"last_activity\": \"$(date -u -d '200 days ago' +%F)T" "...last active 200 days ago"
+like "$u" '"admin": true' "...db0099 is admin"
 
 # The hub's own objects, all owned by hub: what the wipe runbook must recognise.
 EXPECTED="S api_tokens_id_seq hub

@@ -1,7 +1,7 @@
 # Bash wrapper around tests/lib/hub.py (a real JupyterHub 3.0 for tests).
 # Source after tap.sh:  . "$(dirname "$0")/lib/tap.sh"; . "$(dirname "$0")/lib/hub.sh"
 #
-#   hub_start DIR [--db-url URL] [--spawner-delay-users a,b]
+#   hub_start DIR [--db-url URL] [--spawner-delay-users a,b] [--spawner-slow-stop-users c]
 #             starts the hub, registers its stop with on_exit, sources DIR/env:
 #             JUPYTERHUB_API_URL, JUPYTERHUB_TOKEN_FILE, HUB_PID, HUB_URL, HUB_DIR, HUB_LOG
 #   hub_stop DIR | hub_restart DIR
