@@ -439,11 +439,13 @@ def _():
     return status == 200 and slow >= 0.5 and dropped, (status, slow, dropped)
 
 
-@check("control: a revoked token gets 401 from then on")
+@check("control: a revoked token (the service account's) gets 401 from then on")
 def _():
-    status_before = FAKE.request("GET", "/api", token=FAKE.env["K8S_READONLY_TOKEN"])[0]
-    revoked = FAKE.control("POST", "tokens/revoke", {"token": FAKE.env["K8S_READONLY_TOKEN"]})
-    status_after = FAKE.request("GET", "/api", token=FAKE.env["K8S_READONLY_TOKEN"])[0]
+    with open(os.path.join(FAKE.env["K8S_SA_DIR"], "token")) as f:
+        token = f.read()
+    status_before = FAKE.request("GET", "/api", token=token)[0]
+    revoked = FAKE.control("POST", "tokens/revoke", {"token": token})
+    status_after = FAKE.request("GET", "/api", token=token)[0]
     return status_before == 200 and revoked["revoked"] and status_after == 401, (status_before, status_after)
 
 

@@ -21,7 +21,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fakek8s import credentials, podexec, resources, seed  # noqa: E402
-from fakek8s.auth import Auth  # noqa: E402,F401
 from fakek8s.controllers import Controllers, Settings  # noqa: E402
 from fakek8s.faults import Faults  # noqa: E402
 from fakek8s.httpapi import App, Server  # noqa: E402
@@ -94,8 +93,7 @@ def main(argv=None):
     fs = podexec.PodFilesystem(directory)
     store.listeners.append(lambda event, rt, obj: fs.forget_pod(obj["metadata"]["uid"])
                            if event == "DELETED" and rt.plural == "pods" else None)
-    app = App(directory, store, controllers, fs, auth, Faults(), tokens["control"], log)
-    app.tokens = tokens
+    app = App(directory, store, controllers, fs, auth, Faults(), tokens, log)
     create_builtin_namespaces(store)
     if args.seed:
         with open(args.seed) as f:

@@ -27,14 +27,15 @@ PATCH_TYPES = [patching.JSON_PATCH, patching.MERGE_PATCH, patching.APPLY_PATCH, 
 class App:
     """Everything a request handler needs, shared by all handler threads."""
 
-    def __init__(self, directory, store, controllers, fs, auth, faults, control_token, log):
+    def __init__(self, directory, store, controllers, fs, auth, faults, tokens, log):
         self.directory = directory
         self.store = store
         self.controllers = controllers
         self.fs = fs
         self.auth = auth
         self.faults = faults
-        self.control_token = control_token
+        self.tokens = tokens                # name -> token, as in DIR/credentials.json
+        self.control_token = tokens["control"]
         self.log = log
         self.processes = set()
         self.log_lock = threading.Lock()
@@ -180,7 +181,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path, query = unquote(url.path), parse_qs(url.query, keep_blank_values=True)
         self.entry = {"time": time.time(), "method": self.command, "path": path,
-                      "query": {k: v if len(v) > 1 else v[0] for k, v in query.items()}}
+                      "query": {k: v if len(v) > 1 else v[0] for k, v in query.items()}, "user": None}
         self.logged = False
         self.is_control = path.startswith("/_fake/")
         try:
@@ -644,11 +645,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != "Bearer " + app.control_token:
             raise errors.unauthorized()
         body = self.read_body()
-        data = json.loads(body) if body else {}
         parts = [p for p in path.split("/") if p][1:]
         method = self.command
         app.log("control %s %s %s" % (method, path, body[:200].decode("utf-8", "replace")))
         try:
+            data = json.loads(body) if body else {}
             result = self.control_action(method, parts, query, data)
         except (ValueError, KeyError, TypeError, seed.SeedError) as e:
             raise errors.bad_request("control: %s" % e)
