@@ -597,6 +597,8 @@ class Handler(BaseHTTPRequestHandler):
         tmp = fs.tmp_dir(pod["metadata"]["uid"])
         env = podexec.container_env(pod, container, lookup)
         cwd = container.get("workingDir") or "/"
+        argv = podexec.sandbox_command(command, mounts, tmp, pod["metadata"]["name"], cwd)
+        executable = podexec.find_executable(command[0], env["PATH"], mounts, tmp, cwd)
         cut_after = self.app.faults.take_exec(command)
         if cut_after is not None:
             self.entry["exec"]["cutAfterBytes"] = cut_after
@@ -610,11 +612,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         self.close_connection = True
         sock = ws.WebSocket(self.rfile, self.connection)
-        argv = podexec.sandbox_command(command, mounts, tmp, pod["metadata"]["name"], cwd)
         session = podexec.ExecSession(sock, protocol, command, argv, env, want, tty, cut_after,
-                                      self.app.processes, self.app.log)
+                                      self.app.processes, self.app.log, on_exit=self.log_exec_exit)
         self.entry["status"] = 101
-        executable = podexec.find_executable(command[0], env["PATH"], mounts, tmp, cwd)
         if not self.app.sandbox_ok or executable is None:
             self.entry["exec"]["exitCode"] = None
             self.flush_log()
@@ -625,18 +625,14 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        session.finish = self.finish_exec(session, session.finish)
         code = session.run()
         self.entry["exec"].setdefault("exitCode", code)
         self.flush_log()  # when the stream was cut, finish() never ran
 
-    def finish_exec(self, session, finish):
-        """Log the exec (with its exit code) before the client can see its end."""
-        def wrapped(code):
-            self.entry["exec"]["exitCode"] = code
-            self.flush_log()
-            finish(code)
-        return wrapped
+    def log_exec_exit(self, code):
+        """Log the exec with its exit code before the client can see the end of the stream."""
+        self.entry["exec"]["exitCode"] = code
+        self.flush_log()
 
     # ---------------------------------------------------------------- control API
 

@@ -229,7 +229,8 @@ def start_failure_status(command):
 class ExecSession:
     """One exec stream: a process wired to the WebSocket's channels."""
 
-    def __init__(self, sock, protocol, argv, command_line, env, want, tty, cut_after, registry, log):
+    def __init__(self, sock, protocol, argv, command_line, env, want, tty, cut_after, registry, log,
+                 on_exit=None):
         self.ws = sock
         self.protocol = protocol
         self.base64 = "base64" in protocol
@@ -241,6 +242,7 @@ class ExecSession:
         self.cut_after = cut_after          # fault injection: abrupt close after this many stdout bytes
         self.registry = registry            # the server's set of running processes, killed at shutdown
         self.log = log
+        self.on_exit = on_exit or (lambda code: None)  # runs before the status is sent
         self.stdout_sent = 0
         self.cut = False
         self.lock = threading.Lock()
@@ -412,6 +414,7 @@ class ExecSession:
         return code
 
     def finish(self, code):
+        self.on_exit(code)
         status = exit_status(self.argv, code)
         self.send_status(status)
         self.ws.close(ws.CLOSE_NORMAL)

@@ -1,6 +1,6 @@
 """The resource types the fake serves, and the discovery documents describing them."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 SERVER_VERSION = {
     "major": "1", "minor": "31", "gitVersion": "v1.31.4-fake", "gitCommit": "0000000000000000000000000000000000000000",

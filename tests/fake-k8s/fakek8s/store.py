@@ -11,7 +11,6 @@ import collections
 import copy
 import json
 import random
-import string
 import threading
 import time
 import uuid
