@@ -158,6 +158,28 @@ def _():
     return error is not None and error.status == 410 and body.get("reason") == "Expired", (error, body)
 
 
+@check("watch from a list's resourceVersion sees ADDED, MODIFIED, DELETED in order")
+def _():
+    import threading
+    from kubernetes import watch
+    rv = core.list_namespaced_config_map("nublado").metadata.resource_version
+
+    def churn():
+        time.sleep(0.3)
+        core.create_namespaced_config_map("nublado", {"metadata": {"name": "watched"}})
+        core.patch_namespaced_config_map("watched", "nublado", {"data": {"k": "v"}})
+        core.delete_namespaced_config_map("watched", "nublado")
+    threading.Thread(target=churn).start()
+    seen = []
+    for event in watch.Watch().stream(core.list_namespaced_config_map, "nublado", resource_version=rv,
+                                      timeout_seconds=3):
+        if event["object"].metadata.name == "watched":
+            seen.append(event["type"])
+        if len(seen) == 3:
+            break
+    return seen == ["ADDED", "MODIFIED", "DELETED"], seen
+
+
 # ---------------------------------------------------------------- deployments
 
 @check("rollout restart (strategic merge patch) bumps generation and brings a new Ready pod")

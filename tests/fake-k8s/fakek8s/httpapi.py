@@ -513,12 +513,12 @@ class Handler(BaseHTTPRequestHandler):
                 if time.monotonic() >= deadline or self.app.stopping.is_set():
                     break
                 with store.changed:
-                    if not any(e[0] > last for e in store.events):
+                    if store.revision <= last:
                         store.changed.wait(min(1.0, max(0.01, deadline - time.monotonic())))
-                    fresh = [e for e in store.events if e[0] > last]
-                    if fresh:
-                        last = fresh[-1][0]
+                    fresh = store.events_since(last)
                     revision = store.revision
+                    # Revisions without events (expired continue tokens) must not make this loop spin.
+                    last = fresh[-1][0] if fresh else max(last, revision)
                 pending = [(t, copy.deepcopy(o)) for _, key, t, o in fresh if key == rt.key and matches(o)]
                 if bookmarks and not pending and time.monotonic() - last_bookmark > 5:
                     last_bookmark = time.monotonic()

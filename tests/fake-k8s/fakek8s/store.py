@@ -48,6 +48,16 @@ class Store:
 
     # ------------------------------------------------------------ internals
 
+    def events_since(self, revision):
+        """Events after `revision`, oldest first; the log is in revision order, so walk it from the end."""
+        fresh = []
+        for event in reversed(self.events):
+            if event[0] <= revision:
+                break
+            fresh.append(event)
+        fresh.reverse()
+        return fresh
+
     def _bump(self):
         self.revision += 1
         return self.revision
