@@ -12,6 +12,7 @@ Run with Debian's /usr/bin/python3 (a pyenv python does not see Debian's jupyter
   hub.py users   --dir D          # every user name, one a line (all pages)
   hub.py count   --dir D          # number of users
   hub.py api     --dir D METHOD PATH [JSON]   # one API call, prints the body
+  hub.py http    METHOD URL [--token-file F] [--accept A] [--data JSON]  # curl stand-in
 
 WHEN is ISO 8601 ("2024-01-31T12:00:00Z") or relative to now: "-30d", "-12h", "-90m".
 
@@ -751,6 +752,28 @@ def cmd_api(args):
     sys.exit(0 if 200 <= status < 300 else 1)
 
 
+def cmd_http(args):
+    """One request to any URL; prints the body, a newline and the status (like
+    curl -w '\\n%{http_code}'), so hub.sh works where curl is not installed."""
+    url = urllib.parse.urlsplit(args.url)
+    headers = {"Accept": args.accept}
+    if args.token_file:
+        with open(args.token_file) as f:
+            headers["Authorization"] = "token " + f.read().strip()
+    body = None
+    if args.data is not None:
+        body = args.data.encode()
+        headers["Content-Type"] = "application/json"
+    conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=60)
+    try:
+        conn.request(args.method, url.path + ("?" + url.query if url.query else ""), body=body, headers=headers)
+        resp = conn.getresponse()
+        text = resp.read().decode("utf-8", "replace")
+    except OSError as e:
+        die(f"{args.method} {args.url}: {e}")
+    sys.stdout.write(f"{text}\n{resp.status}")
+
+
 SEED_HELP = """\
 SPEC.json keys (all optional; the options below add to them):
   "users": ["alice", "ana.maria@example.edu"],
@@ -805,6 +828,13 @@ def main():
     p.add_argument("method")
     p.add_argument("path", help="relative to /hub/api, e.g. /users/alice")
     p.add_argument("json", nargs="?")
+    p = sub.add_parser("http", help="one request to any URL: body, newline, status")
+    p.add_argument("method")
+    p.add_argument("url")
+    p.add_argument("--token-file", help="send `Authorization: token` read from this file")
+    p.add_argument("--accept", default="application/json")
+    p.add_argument("--data", help="a JSON body")
+    p.set_defaults(fn=cmd_http)
     args = ap.parse_args()
     args.fn(args)
 

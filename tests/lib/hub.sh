@@ -13,8 +13,10 @@
 #                                             hub_api GET '/users?offset=200' for pages
 #   hub_api_status METHOD PATH [JSON]         prints only the HTTP status
 #   hub_quote NAME                            NAME as a URL path segment (josé -> jos%C3%A9)
+#   hub_fetch URL                             GET without a token: body, newline, status
 # hub_api uses the `ops` token (the runbook's), read from the 0600 file; it never
-# appears in a command line, the output or the environment.
+# appears in a command line, the output or the environment. It uses curl when
+# installed, else (or with HUB_HTTP=python) hub.py http.
 
 HUB_PY="$TOP/tests/lib/hub.py"
 
@@ -47,11 +49,18 @@ hub_quote() {
   "$PY" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="@+"))' "$1"
 }
 
-# _hub_curl METHOD PATH [JSON] -> curl's output; the token goes in through a
-# header file (curl -H @file), read by the shell builtin printf: never in argv.
-_hub_curl() {
-  local method=$1 path=$2 json=${3-}
-  local args=(-sS -X "$method" -H "Accept: ${HUB_API_ACCEPT:-application/json}" -w '\n%{http_code}')
+# _hub_http METHOD PATH [JSON] -> the body, a newline, the HTTP status.
+# With curl: the token goes in through a header file (curl -H @file) filled by
+# the builtin printf, so it is never in an argv. Without curl (it is not in the
+# Debian manifest) or with HUB_HTTP=python: hub.py http, which reads the file.
+_hub_http() {
+  local method=$1 path=$2 json=${3-} accept=${HUB_API_ACCEPT:-application/json}
+  if [ "${HUB_HTTP:-}" = python ] || ! command -v curl >/dev/null; then
+    "$PY" "$HUB_PY" http "$method" "$JUPYTERHUB_API_URL$path" --token-file "$JUPYTERHUB_TOKEN_FILE" \
+      --accept "$accept" ${json:+--data "$json"}
+    return
+  fi
+  local args=(-sS -X "$method" -H "Accept: $accept" -w '\n%{http_code}')
   [ -n "$json" ] && args+=(-H 'Content-Type: application/json' --data-binary "$json")
   # The <(...) must sit on curl's own command line: bash closes it after the
   # command that opened it, so it cannot be kept in the array.
@@ -61,7 +70,7 @@ _hub_curl() {
 
 hub_api() {
   local out status
-  out=$(_hub_curl "$@") || return 2
+  out=$(_hub_http "$@") || return 2
   status=${out##*$'\n'}
   printf '%s\n' "${out%$'\n'*}"
   [ "${status:0:1}" = 2 ]
@@ -69,6 +78,10 @@ hub_api() {
 
 hub_api_status() {
   local out
-  out=$(_hub_curl "$@") || return 2
+  out=$(_hub_http "$@") || return 2
   printf '%s\n' "${out##*$'\n'}"
 }
+
+# hub_fetch URL: GET any URL without a token (the proxy, a user's server);
+# prints the body, a newline, the status.
+hub_fetch() { "$PY" "$HUB_PY" http GET "$1"; }
