@@ -594,13 +594,20 @@ class Plan:
                         times.setdefault(name, gen[key])
 
     def db_rows(self):
+        """(name, created, last_activity) of the users inserted in the database."""
         now = dt.datetime.now(dt.timezone.utc)
-        return [(n, parse_when(self.created.pop(n)) if n in self.created else now,
+        return [(n, parse_when(self.created[n]) if n in self.created else now,
                  parse_when(self.activity[n]) if n in self.activity else None) for n in self.db_names]
 
     def api_activity(self):
+        """{name: WHEN} to POST to /activity: users made through the API."""
         in_db = set(self.db_names)
         return {n: w for n, w in self.activity.items() if n not in in_db}
+
+    def api_created(self):
+        """{name: WHEN} to UPDATE: `created` of users that exist already."""
+        in_db = set(self.db_names)
+        return {n: w for n, w in self.created.items() if n not in in_db}
 
 
 def generated_names(gen):
@@ -717,9 +724,9 @@ def seed(hd, spec):
     made = step("create", create_users, client, plan.api_names)
     check_created(client, plan.api_names, made)
     step("activity", set_activity, client, plan.api_activity())
-    rows = plan.db_rows()
-    if rows or plan.created:
-        step("db", write_db_offline, hd, rows, plan.created)
+    rows, created = plan.db_rows(), plan.api_created()
+    if rows or created:
+        step("db", write_db_offline, hd, rows, created)
         client = hd.client()
     step("admins", make_admins, client, spec.get("admins", []))
     step("groups", make_groups, client, spec.get("groups", {}))
@@ -836,7 +843,10 @@ def main():
     p.add_argument("--data", help="a JSON body")
     p.set_defaults(fn=cmd_http)
     args = ap.parse_args()
-    args.fn(args)
+    try:
+        args.fn(args)
+    except (ApiError, RuntimeError, OSError) as e:
+        die(str(e))
 
 
 if __name__ == "__main__":
