@@ -165,6 +165,7 @@ local function apply_context(def, doc, loaded_policy, opts)
   local ctx = engine.context(def, doc.params, loaded_policy, opts)
   ctx.phase = "apply"
   ctx.plan_time = doc.created_unix
+  ctx.plan_facts = doc.facts
   return ctx
 end
 

@@ -19,7 +19,8 @@ function engine.context(def, values, loaded_policy, opts)
     params = values,
     policy = policy.hooks(loaded_policy, def),
     options = opts.cluster or {},
-    now = host.now(),
+    now = host.now(),          -- when this phase began: the plan judges everything against one instant
+    time = host.now,           -- the clock now, for re-checks during a long apply
     state = {},
     log = function(fmt, ...) ui.verbose(select("#", ...) > 0 and fmt:format(...) or fmt) end,
     info = function(fmt, ...) ui.info(select("#", ...) > 0 and fmt:format(...) or fmt) end,

@@ -39,51 +39,85 @@ local function attempt(opts)
   return { status = status, headers = headers, body = body, time = seconds }
 end
 
--- request{method=, url=, headers={Name=value}, body=, json=, timeout=, retries=, retry_non_idempotent=,
---         ca_file=, ca_pem=, insecure=, client_cert_file=, ...}
--- -> response {status, headers, body, time, json} | nil, message, {kind=, status=, response=}
--- A response with any HTTP status is a response: callers decide what a 404 means.
-function http.request(opts)
-  local method = (opts.method or "GET"):upper()
+local function prepare(opts)
   local req = util.shallow_copy(opts)
-  req.method = method
+  req.method = (opts.method or "GET"):upper()
   local headers = util.shallow_copy(opts.headers or {})
   if opts.json ~= nil then
     req.body = json.encode(opts.json)
     headers["Content-Type"] = headers["Content-Type"] or "application/json"
   end
   req.headers = header_list(headers)
+  return req
+end
+
+-- What to do after an attempt: returns the final results, or nil and how long to wait before the next.
+local function judge(req, opts, try, resp, message, class)
+  local method, shown_url = req.method, util.redact_url(req.url)
   local retries = opts.retries or 4
   local repeatable = IDEMPOTENT[method] or opts.retry_non_idempotent
-  local shown_url = util.redact_url(opts.url)
   local backoff = opts.backoff or 0.5
-  for try = 0, retries do
-    local resp, message, class = attempt(req)
-    local wait
-    if resp then
-      ui.verbose(string.format("%s %s -> %d (%.3fs)", method, shown_url, resp.status, resp.time), 2)
-      if not (RETRY_STATUS[resp.status] and try < retries) then
-        return resp
-      end
-      -- 429 and 503 mean "not processed": safe to repeat even for POST when the server says when.
-      local after = retry_after_seconds(resp.headers["retry-after"])
-      if not repeatable and not (after and (resp.status == 429 or resp.status == 503)) then return resp end
-      if after and after > MAX_RETRY_AFTER then return resp end
-      wait = after or backoff * 2 ^ try
-      ui.verbose(string.format("%s %s: %d, retrying in %.1fs", method, shown_url, resp.status, wait))
-    else
-      ui.verbose(string.format("%s %s failed: %s", method, shown_url, message), 2)
-      -- A connection that was never made sent nothing, so even a POST may be tried again.
-      local unsent = class == "connect" or class == "resolve"
-      if not (TRANSIENT_FAILURE[class] and (repeatable or unsent) and try < retries) then
-        return nil, string.format("%s %s: %s", method, shown_url, message), { kind = class }
-      end
-      wait = backoff * 2 ^ try
-      ui.verbose(string.format("%s %s: %s, retrying in %.1fs", method, shown_url, message, wait))
-    end
+  if resp then
+    ui.verbose(string.format("%s %s -> %d (%.3fs)", method, shown_url, resp.status, resp.time), 2)
+    if not (RETRY_STATUS[resp.status] and try < retries) then return { resp } end
+    -- 429 and 503 mean "not processed": safe to repeat even for POST when the server says when.
+    local after = retry_after_seconds(resp.headers["retry-after"])
+    if not repeatable and not (after and (resp.status == 429 or resp.status == 503)) then return { resp } end
+    if after and after > MAX_RETRY_AFTER then return { resp } end
+    local wait = after or backoff * 2 ^ try
+    ui.verbose(string.format("%s %s: %d, retrying in %.1fs", method, shown_url, resp.status, wait))
+    return nil, wait
+  end
+  ui.verbose(string.format("%s %s failed: %s", method, shown_url, message), 2)
+  -- A connection that was never made sent nothing, so even a POST may be tried again.
+  local unsent = class == "connect" or class == "resolve"
+  if not (TRANSIENT_FAILURE[class] and (repeatable or unsent) and try < retries) then
+    return { nil, string.format("%s %s: %s", method, shown_url, message), { kind = class } }
+  end
+  local wait = backoff * 2 ^ try
+  ui.verbose(string.format("%s %s: %s, retrying in %.1fs", method, shown_url, message, wait))
+  return nil, wait
+end
+
+local function finish(req, opts, transfer)
+  for try = 0, opts.retries or 4 do
+    transfer = transfer or core.start(req)
+    sched.await(transfer)
+    local status, headers, body, seconds = transfer:result()
+    transfer:cancel()
+    transfer = nil
+    local resp = status and { status = status, headers = headers, body = body, time = seconds } or nil
+    local final, wait = judge(req, opts, try, resp, headers, body)
+    if final then return table.unpack(final, 1, 3) end
     -- Jitter spreads retries of concurrent requests so they do not arrive together.
     sched.sleep(wait * (0.75 + 0.5 * math.random()))
   end
+end
+
+-- request{method=, url=, headers={Name=value}, body=, json=, timeout=, retries=, retry_non_idempotent=,
+--         ca_file=, ca_pem=, insecure=, client_cert_file=, ...}
+-- -> response {status, headers, body, time} | nil, message, {kind=}
+-- A response with any HTTP status is a response: callers decide what a 404 means. Requests that are
+-- safe to repeat are retried on timeouts, resets and 429/502/503/504, with backoff and Retry-After.
+function http.request(opts)
+  local req = prepare(opts)
+  return finish(req, opts, nil)
+end
+
+-- start(opts) -> pending: the request is on its way now; pending:wait() returns what request would.
+-- Lets a caller overlap a request with its own work (reading the next page while using this one).
+local Pending = {}
+Pending.__index = Pending
+
+function http.start(opts)
+  local req = prepare(opts)
+  return setmetatable({ req = req, opts = opts, transfer = core.start(req) }, Pending)
+end
+
+function Pending:wait()
+  local transfer = self.transfer
+  self.transfer = nil
+  return finish(self.req, self.opts, transfer)
 end
 
 -- Decodes a JSON response body; nil, message when it is not JSON.

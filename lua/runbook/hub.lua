@@ -1,0 +1,348 @@
+-- JupyterHub REST API for runbooks (require "runbook.hub").
+--
+--   local hub = require "runbook.hub"
+--   local client = assert(hub.connect{ url = "https://hub.example.org", token_file = "/etc/hub-token" })
+--   for user in client:users() do ... end            -- every user, page by page (raises on failure)
+--   local user = client:user("ana.maria@example.edu") -- table | false (no such user) | nil, message
+--   assert(client:delete_user("bob"))                 -- true, "deleted" | true, "already gone" | nil, message
+--
+-- The token comes from token_file or JUPYTERHUB_API_TOKEN, never from the command line, and never
+-- appears in any message. Failures come back as nil, message, details; misuse raises.
+local host = require "runbook.host"
+local http = require "runbook.http"
+local json = require "runbook.json"
+local util = require "runbook.util"
+
+local hub = {}
+
+local PAGINATION = "application/jupyterhub-pagination+json"
+local MAX_PAGE = 200 -- the hub caps pages at api_page_max_limit, 200 by default
+
+local Client = {}
+Client.__index = Client
+Client.__name = "runbook.hub.Client"
+Client.__tostring = function(c) return "hub client for " .. c.api_url end
+
+-- "https://hub.example.org", ".../hub", ".../hub/api" and ".../hub/api/" all mean the same API.
+function hub.api_url(url)
+  if type(url) ~= "string" or not url:match("^https?://[^/]+") then
+    return nil, string.format("'%s' is not a hub URL (expected http(s)://host[/prefix][/hub/api])", tostring(url))
+  end
+  url = url:gsub("/+$", "")
+  if url:match("/hub/api$") then return url end
+  if url:match("/hub$") then return url .. "/api" end
+  return url .. "/hub/api"
+end
+
+local function read_token(opts)
+  if opts.token_file then
+    local text, err = host.read_file(opts.token_file)
+    if not text then return nil, "cannot read the hub token: " .. err end
+    local st = host.stat(opts.token_file)
+    if st and st.mode & tonumber("077", 8) ~= 0 then
+      require("runbook.ui").warn(string.format("token file %s is readable by other users (mode %o); chmod 600 it",
+        opts.token_file, st.mode))
+    end
+    local token = util.trim(text)
+    if token == "" then return nil, "the hub token file " .. opts.token_file .. " is empty" end
+    return token
+  end
+  local token = os.getenv("JUPYTERHUB_API_TOKEN")
+  if token and token ~= "" then return util.trim(token) end
+  return nil, "no hub token: set JUPYTERHUB_API_TOKEN or give a token file (-p token_file=PATH)"
+end
+
+-- connect{url=, token_file=, ca_file=, insecure=, timeout=} -> client | nil, message
+-- url defaults to JUPYTERHUB_API_URL. Nothing is sent until the first call.
+function hub.connect(opts)
+  opts = opts or {}
+  local api, err = hub.api_url(opts.url or os.getenv("JUPYTERHUB_API_URL"))
+  if not api then return nil, err end
+  local token
+  token, err = read_token(opts)
+  if not token then return nil, err end
+  return setmetatable({
+    api_url = api,
+    host = api:match("^https?://([^/]+)"),
+    token = token,
+    tls = { ca_file = opts.ca_file, insecure = opts.insecure },
+    timeout = opts.timeout or 30,
+  }, Client)
+end
+
+-- The hub's error message, when it sent one ({"status": 403, "message": "..."}).
+local function hub_message(resp)
+  local doc = json.decode(resp.body)
+  if type(doc) == "table" and type(doc.message) == "string" then return doc.message end
+  local text = resp.body:gsub("%s+", " "):sub(1, 200)
+  return text ~= "" and text or nil
+end
+
+local function status_text(resp)
+  local message = hub_message(resp)
+  return "HTTP " .. resp.status .. (message and (": " .. message) or "")
+end
+
+local function with_hint(client, err, detail)
+  local hint = ""
+  if detail and detail.kind == "connect" then hint = " (is the hub running, and is the URL right?)" end
+  if detail and detail.kind == "tls" then hint = " (TLS verification failed: give the hub's CA with -p ca_file=...)" end
+  return string.format("hub %s: %s%s", client.host, err, hint), detail
+end
+
+function Client:request_options(method, path, opts)
+  opts = opts or {}
+  local url = self.api_url .. path
+  if opts.query then
+    local q = util.query(opts.query)
+    if q ~= "" then url = url .. "?" .. q end
+  end
+  return {
+    method = method, url = url, json = opts.json, timeout = self.timeout,
+    headers = { Authorization = "token " .. self.token, Accept = opts.accept or "application/json" },
+    ca_file = self.tls.ca_file, insecure = self.tls.insecure,
+  }
+end
+
+-- request(method, path, {query=, json=, accept=}) -> response | nil, message, details
+function Client:request(method, path, opts)
+  local resp, err, detail = http.request(self:request_options(method, path, opts))
+  if not resp then return nil, with_hint(self, err, detail) end
+  return resp
+end
+
+-- An error message for a response the caller did not expect, with advice for the usual causes.
+function Client:unexpected(method, path, resp)
+  local advice = ""
+  if resp.status == 401 then
+    advice = "; the hub does not accept the token (expired, revoked, or for another hub?)"
+  elseif resp.status == 403 then
+    advice = "; the token lacks a scope this needs (a service token with admin:users, admin:servers, list:users, read:users)"
+  elseif resp.status == 404 and path == "/" then
+    advice = "; this URL is not a JupyterHub API"
+  end
+  return string.format("hub %s: %s %s: %s%s", self.host, method, path, status_text(resp), advice),
+    { status = resp.status, message = hub_message(resp) }
+end
+
+local function decode_get(client, path, resp, err, detail)
+  if not resp then return nil, with_hint(client, err, detail) end
+  if resp.status == 404 and path ~= "/" then return false end
+  if resp.status ~= 200 then return nil, client:unexpected("GET", path, resp) end
+  local doc, decode_err = http.decode(resp)
+  if doc == nil then return nil, string.format("hub %s: GET %s: %s", client.host, path, decode_err) end
+  return doc
+end
+
+-- GET a JSON document: doc | false (404) | nil, message, details
+function Client:get_json(path, opts)
+  return decode_get(self, path, http.request(self:request_options("GET", path, opts)))
+end
+
+-- Starts a GET now; the returned function finishes it with get_json's results.
+function Client:start_get(path, opts)
+  local pending = http.start(self:request_options("GET", path, opts))
+  return function() return decode_get(self, path, pending:wait()) end
+end
+
+-- info() -> {version = "3.0.0", major = 3, minor = 0} | nil, message. Cached.
+function Client:info()
+  if self._info then return self._info end
+  local doc, err, detail = self:get_json("/")
+  if not doc then return nil, err, detail end
+  if type(doc) ~= "table" or type(doc.version) ~= "string" then
+    return nil, string.format("hub %s: GET /hub/api/ did not name a JupyterHub version; is this a JupyterHub?", self.host)
+  end
+  local major, minor = doc.version:match("^(%d+)%.(%d+)")
+  self._info = { version = doc.version, major = tonumber(major) or 0, minor = tonumber(minor) or 0 }
+  return self._info
+end
+
+local function at_least(info, major, minor)
+  return info.major > major or (info.major == major and info.minor >= minor)
+end
+
+-- users{state=, name_filter=, page_size=} -> iterator over user models, in id order.
+-- Pages are fetched one ahead (the next page is on its way while the caller works on this one),
+-- so memory holds at most two pages whatever the number of users. A failure raises an error
+-- (an iterator cannot return nil, message): wrap the loop in pcall to handle it.
+-- On hubs older than 2.0 (no pagination) the single answer is the whole list.
+function Client:users(opts)
+  opts = opts or {}
+  local info = assert(self:info())
+  local paginated = at_least(info, 2, 0)
+  local query = { limit = math.min(opts.page_size or MAX_PAGE, MAX_PAGE) }
+  if opts.state then
+    if not at_least(info, 1, 3) then error("hub " .. info.version .. " cannot filter users by state", 2) end
+    query.state = opts.state
+  end
+  if opts.name_filter then
+    if not at_least(info, 2, 3) then error("hub " .. info.version .. " cannot filter users by name", 2) end
+    query.name_filter = opts.name_filter
+  end
+  if not paginated then query.limit = nil end
+  local client = self
+  local function start(offset)
+    local q = util.shallow_copy(query)
+    if paginated then q.offset = offset end
+    return client:start_get("/users", { query = q, accept = paginated and PAGINATION or nil })
+  end
+  local function take(finish)
+    local doc, err = finish()
+    if doc == false then error(string.format("hub %s: GET /users: HTTP 404", client.host), 0) end
+    if not doc then error(err, 0) end
+    if not paginated then
+      if type(doc) ~= "table" then error("hub " .. client.host .. ": GET /users did not return a list", 0) end
+      return doc, #doc, nil
+    end
+    if type(doc) ~= "table" or type(doc.items) ~= "table" or type(doc._pagination) ~= "table" then
+      -- A bare list here means the pagination header was dropped on the way (a proxy?): the list
+      -- would be silently cut at 200 users, the very bug this module exists to avoid.
+      error("hub " .. client.host .. ": GET /users did not return a paginated answer; refusing a possibly partial list", 0)
+    end
+    local nxt = doc._pagination.next
+    return doc.items, doc._pagination.total, (nxt ~= json.null and nxt) and nxt.offset or nil
+  end
+  local page, index = {}, 0
+  local next_page = start(0)
+  return function()
+    while index >= #page do
+      if not next_page then return nil end
+      local items, total, next_offset = take(next_page)
+      -- The next page is requested before this one is handed out: the hub works while we do.
+      next_page = next_offset and start(next_offset) or nil
+      client.listed_total = total
+      page, index = items, 0
+    end
+    index = index + 1
+    return page[index]
+  end
+end
+
+-- count() -> number of users (one small request) | nil, message
+function Client:count()
+  local info, err = self:info()
+  if not info then return nil, err end
+  if not at_least(info, 2, 0) then
+    local doc
+    doc, err = self:get_json("/users")
+    if not doc then return nil, err end
+    return #doc
+  end
+  local doc
+  doc, err = self:get_json("/users", { query = { limit = 1, offset = 0 }, accept = PAGINATION })
+  if not doc then return nil, err end
+  return doc._pagination and doc._pagination.total
+end
+
+local function user_path(name)
+  return "/users/" .. util.url_escape(name)
+end
+
+-- user(name) -> model | false when the hub has no such user | nil, message
+function Client:user(name)
+  return self:get_json(user_path(name))
+end
+
+-- delete_user(name) -> true, "deleted" | true, "already gone" | nil, message, details
+-- The hub deletes a user even when their default server is running (it stops it first), so callers
+-- that must spare active users re-read the user right before calling this.
+function Client:delete_user(name)
+  local path = user_path(name)
+  local resp, err, detail = self:request("DELETE", path)
+  if not resp then return nil, err, detail end
+  if resp.status == 204 or resp.status == 200 then return true, "deleted" end
+  if resp.status == 404 then return true, "already gone" end
+  return nil, self:unexpected("DELETE", path, resp)
+end
+
+-- stop_server(name[, server_name]) -> true, "stopped" | true, "stopping" | nil, message
+function Client:stop_server(name, server_name)
+  local path = user_path(name) .. "/server" .. (server_name and server_name ~= "" and ("s/" .. util.url_escape(server_name)) or "")
+  local resp, err, detail = self:request("DELETE", path)
+  if not resp then return nil, err, detail end
+  if resp.status == 204 then return true, "stopped" end
+  if resp.status == 202 then return true, "stopping" end
+  return nil, self:unexpected("DELETE", path, resp)
+end
+
+-- create_users(names[, {admin=bool}]) -> list of created models | nil, message
+-- The hub answers 409 when every name exists already; that is "nothing to create", not a failure.
+function Client:create_users(names, opts)
+  local body = { usernames = names, admin = opts and opts.admin or nil }
+  local resp, err, detail = self:request("POST", "/users", { json = body })
+  if not resp then return nil, err, detail end
+  if resp.status == 409 then return json.array() end
+  if resp.status ~= 201 then return nil, self:unexpected("POST", "/users", resp) end
+  return http.decode(resp)
+end
+
+-- set_activity(name, when) -> true | nil, message. The hub only moves last_activity forward.
+function Client:set_activity(name, when)
+  local path = user_path(name) .. "/activity"
+  local resp, err, detail = self:request("POST", path, { json = { last_activity = when } })
+  if not resp then return nil, err, detail end
+  if resp.status ~= 200 and resp.status ~= 204 then return nil, self:unexpected("POST", path, resp) end
+  return true
+end
+
+-- groups() -> list of group models | nil, message ; group(name) -> model | false | nil, message
+function Client:groups()
+  local info, err = self:info()
+  if not info then return nil, err end
+  local all, offset = {}, 0
+  while true do
+    local doc
+    doc, err = self:get_json("/groups", { query = at_least(info, 2, 0) and { offset = offset, limit = MAX_PAGE } or nil,
+                                          accept = at_least(info, 2, 0) and PAGINATION or nil })
+    if not doc then return nil, err end
+    local items = doc.items or doc
+    for _, g in ipairs(items) do all[#all + 1] = g end
+    local nxt = doc._pagination and doc._pagination.next
+    if not nxt or nxt == json.null then return all end
+    offset = nxt.offset
+  end
+end
+
+function Client:group(name)
+  return self:get_json("/groups/" .. util.url_escape(name))
+end
+
+-- ---- reading user models ----
+
+local function present(v) return v ~= nil and v ~= json.null end
+
+-- server_state(user) -> nil when no server runs or is pending, else a reason ("server running",
+-- "server pending (spawn)", "named server 'x' running"). Looks at every entry of `servers` and at
+-- the old top-level fields. A model without `servers` cannot be judged: callers must refuse it.
+function hub.server_state(user)
+  if present(user.pending) then return "server pending (" .. tostring(user.pending) .. ")" end
+  if type(user.servers) == "table" then
+    for _, name in ipairs(util.sorted_keys(user.servers)) do
+      local s = user.servers[name]
+      local label = name == "" and "server" or ("named server '" .. name .. "'")
+      if present(s.pending) then return label .. " pending (" .. tostring(s.pending) .. ")" end
+      if s.ready or present(s.started) or present(s.url) then return label .. " running" end
+    end
+  end
+  if present(user.server) then return "server running" end
+  return nil
+end
+
+-- Whether the model shows servers at all (the token needs read:servers / admin:servers to see them).
+function hub.can_see_servers(user)
+  return type(user.servers) == "table"
+end
+
+-- last_activity(user) -> seconds since the epoch | nil (never active)
+function hub.last_activity(user)
+  if not present(user.last_activity) then return nil end
+  return util.parse_time(user.last_activity)
+end
+
+function hub.created(user)
+  if not present(user.created) then return nil end
+  return util.parse_time(user.created)
+end
+
+return hub
