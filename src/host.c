@@ -22,6 +22,9 @@
 #include "versions.h"
 
 #define FILE_META "runbook.host.File"
+#define OUTPUT_META "runbook.host.Output"
+
+static void hex_encode(const unsigned char *in, size_t n, char *out);
 
 static int push_errno(lua_State *L, const char *what)
 {
@@ -164,6 +167,113 @@ static int file_close(lua_State *L)
         f->fd = -1;
     }
     return 0;
+}
+
+/* ---- output files for backups: created exclusively (an existing backup is never overwritten),
+ * hashed (SHA-256) as they are written, fsync'd on close ---- */
+
+struct output_file {
+    int fd;
+    EVP_MD_CTX *digest;
+    lua_Integer size;
+    char *path;
+};
+
+static void output_release(struct output_file *o)
+{
+    if (o->fd >= 0)
+        close(o->fd);
+    o->fd = -1;
+    if (o->digest)
+        EVP_MD_CTX_free(o->digest);
+    o->digest = NULL;
+    free(o->path);
+    o->path = NULL;
+}
+
+/* create_output(path[, mode]) -> output | nil, message. Fails if the file exists. */
+static int host_create_output(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    mode_t mode = (mode_t)luaL_optinteger(L, 2, 0600);
+    struct output_file *o = lua_newuserdatauv(L, sizeof *o, 0);
+    memset(o, 0, sizeof *o);
+    o->fd = -1;
+    luaL_setmetatable(L, OUTPUT_META);
+    o->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (o->fd < 0)
+        return push_errno(L, path);
+    o->digest = EVP_MD_CTX_new();
+    o->path = strdup(path);
+    if (!o->digest || !o->path || !EVP_DigestInit_ex(o->digest, EVP_sha256(), NULL))
+        return luaL_error(L, "out of memory creating %s", path);
+    return 1;
+}
+
+static struct output_file *check_output(lua_State *L)
+{
+    struct output_file *o = luaL_checkudata(L, 1, OUTPUT_META);
+    if (o->fd < 0)
+        luaL_error(L, "attempt to use a closed output file");
+    return o;
+}
+
+static int output_write(lua_State *L)
+{
+    struct output_file *o = check_output(L);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    if (write_all(o->fd, data, len) != 0)
+        return push_errno(L, o->path);
+    EVP_DigestUpdate(o->digest, data, len);
+    o->size += (lua_Integer)len;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int output_size(lua_State *L)
+{
+    lua_pushinteger(L, check_output(L)->size);
+    return 1;
+}
+
+/* close() -> sha256 hex, size | nil, message. The data is on disk when it returns. */
+static int output_close(lua_State *L)
+{
+    struct output_file *o = check_output(L);
+    if (fsync(o->fd) != 0) {
+        int e = errno;
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", o->path, strerror(e));
+        output_release(o);
+        return 2;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    EVP_DigestFinal_ex(o->digest, md, &md_len);
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    hex_encode(md, md_len, hex);
+    fsync_parent_dir(o->path);
+    lua_Integer size = o->size;
+    output_release(o);
+    lua_pushstring(L, hex);
+    lua_pushinteger(L, size);
+    return 2;
+}
+
+static int output_gc(lua_State *L)
+{
+    output_release(luaL_checkudata(L, 1, OUTPUT_META));
+    return 0;
+}
+
+static int host_remove(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (unlink(path) != 0)
+        return push_errno(L, path);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 static int host_mkdirs(lua_State *L)
@@ -503,6 +613,8 @@ static const luaL_Reg host_functions[] = {
     {"read_file", host_read_file},
     {"write_file", host_write_file},
     {"open_append", host_open_append},
+    {"create_output", host_create_output},
+    {"remove", host_remove},
     {"mkdirs", host_mkdirs},
     {"stat", host_stat},
     {"list_dir", host_list_dir},
@@ -530,6 +642,13 @@ static const luaL_Reg host_functions[] = {
     {NULL, NULL},
 };
 
+static const luaL_Reg output_methods[] = {
+    {"write", output_write},
+    {"size", output_size},
+    {"close", output_close},
+    {NULL, NULL},
+};
+
 static const luaL_Reg file_methods[] = {
     {"append", file_append},
     {"close", file_close},
@@ -545,6 +664,12 @@ int luaopen_runbook_host(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, file_close);
     lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, OUTPUT_META);
+    luaL_newlib(L, output_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, output_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     luaL_newlib(L, host_functions);
     return 1;
