@@ -139,6 +139,7 @@ is "$(HUB_HTTP=python hub_api_status POST /users/old0001/activity '{"last_activi
   "HUB_HTTP=python hub_api_status: POST with a JSON body"
 is "$(HUB_HTTP=python HUB_API_ACCEPT=$PAGES hub_api GET '/users?limit=1' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["_pagination"]["total"])')" \
   460 "HUB_HTTP=python: the Accept header goes through"
+is "$(hub_api_status POST /users '{"usernames": ["old0000", "new0000"]}')" 409 "bulk POST /users of existing users only: 409"
 made=$(hub_api POST /users '{"usernames": ["Mixed.Case"]}')
 is "$(jget "$made" '[u["name"] for u in d]')" '["mixed.case"]' "bulk POST /users lowercases names"
 made=$(hub_api POST /users/Single.Case)

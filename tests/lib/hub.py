@@ -678,7 +678,7 @@ def server_path(user, server=""):
     return f"/users/{quote_name(user)}/server" + (f"s/{urllib.parse.quote(server, safe='')}" if server else "")
 
 
-def start_servers(client, names, named, timeout=60):
+def start_servers(hd, client, names, named, timeout=60):
     """Start REAL single-user servers and wait until each is ready in `servers`."""
     wanted = [(n, "") for n in names] + [(u, s) for u, ss in named.items() for s in ss]
     for user, server in wanted:
@@ -689,9 +689,18 @@ def start_servers(client, names, named, timeout=60):
             model = client.user(user).get("servers", {}).get(server)
             if model and model.get("ready"):
                 break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server {user!r}/{server!r} not ready after {timeout}s: {model}")
+            # A failed spawn vanishes from `servers` (the POST already said 202).
+            if model is None or time.monotonic() > deadline:
+                why = "failed" if model is None else f"not ready after {timeout}s"
+                raise RuntimeError(f"server {user!r}/{server!r} {why}; {hd.file('hub.log')} ends:\n"
+                                   + log_tail(hd, 15))
             time.sleep(0.2)
+
+
+def log_tail(hd, lines):
+    with open(hd.file("hub.log"), "rb") as f:
+        f.seek(max(0, os.path.getsize(hd.file("hub.log")) - 20000))
+        return b"".join(f.read().splitlines(True)[-lines:]).decode("utf-8", "replace")
 
 
 def start_pending(client, names, delay_users):
@@ -730,7 +739,7 @@ def seed(hd, spec):
         client = hd.client()
     step("admins", make_admins, client, spec.get("admins", []))
     step("groups", make_groups, client, spec.get("groups", {}))
-    step("running", start_servers, client, spec.get("running", []), spec.get("named_servers", {}))
+    step("running", start_servers, hd, client, spec.get("running", []), spec.get("named_servers", {}))
     step("pending", start_pending, client, spec.get("pending", []), hd.load_state()["delay_users"])
     print(f"hub.py: seeded {len(made)} users through the API, {len(rows)} in the database: " +
           " ".join(f"{k}={v}s" for k, v in timings.items()), file=sys.stderr)
