@@ -9,6 +9,7 @@
 #include <ctype.h>
 
 #include "bindings.h"
+#include "curl_options.h"
 #include "phase.h"
 
 #define TRANSFER_META "runbook.http.Transfer"
@@ -105,69 +106,14 @@ static int is_mutating_method(const char *method)
     return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && strcmp(method, "OPTIONS") != 0;
 }
 
-static const char *opt_string(lua_State *L, int opts, const char *field)
-{
-    lua_getfield(L, opts, field);
-    const char *s = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
-    lua_pop(L, 1); /* the string stays alive: opts holds it */
-    return s;
-}
-
-static double opt_number(lua_State *L, int opts, const char *field, double fallback)
-{
-    lua_getfield(L, opts, field);
-    double v = lua_isnil(L, -1) ? fallback : luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-static int opt_bool(lua_State *L, int opts, const char *field)
-{
-    lua_getfield(L, opts, field);
-    int v = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-static void set_blob(CURL *easy, CURLoption option, const char *pem)
-{
-    struct curl_blob blob = {(void *)pem, strlen(pem), CURL_BLOB_COPY};
-    curl_easy_setopt(easy, option, &blob);
-}
-
-static void apply_tls_options(lua_State *L, int opts, struct transfer *t)
-{
-    const char *s;
-    if ((s = opt_string(L, opts, "ca_file")))
-        curl_easy_setopt(t->easy, CURLOPT_CAINFO, s);
-    if ((s = opt_string(L, opts, "ca_pem")))
-        set_blob(t->easy, CURLOPT_CAINFO_BLOB, s);
-    if ((s = opt_string(L, opts, "client_cert_file")))
-        curl_easy_setopt(t->easy, CURLOPT_SSLCERT, s);
-    if ((s = opt_string(L, opts, "client_key_file")))
-        curl_easy_setopt(t->easy, CURLOPT_SSLKEY, s);
-    if ((s = opt_string(L, opts, "client_cert_pem")))
-        set_blob(t->easy, CURLOPT_SSLCERT_BLOB, s);
-    if ((s = opt_string(L, opts, "client_key_pem")))
-        set_blob(t->easy, CURLOPT_SSLKEY_BLOB, s);
-    if ((s = opt_string(L, opts, "connect_to"))) {
-        t->connect_to = curl_slist_append(NULL, s);
-        curl_easy_setopt(t->easy, CURLOPT_CONNECT_TO, t->connect_to);
-    }
-    if (opt_bool(L, opts, "insecure")) {
-        curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-}
-
 /* start{method=, url=, headers={"Name: value",...}, body=, timeout=, connect_timeout=, stall_timeout=,
  *       ca_file=, ca_pem=, client_cert_file=, client_key_file=, client_cert_pem=, client_key_pem=,
- *       insecure=, max_body=} -> transfer. Mutating methods are refused unless the phase allows them. */
+ *       connect_to=, insecure=, max_body=} -> transfer. Mutating methods are refused unless the phase allows them. */
 static int http_start(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    const char *method = opt_string(L, 1, "method");
-    const char *url = opt_string(L, 1, "url");
+    const char *method = rb_opt_string(L, 1, "method");
+    const char *url = rb_opt_string(L, 1, "url");
     if (!method)
         method = "GET";
     if (!url)
@@ -184,7 +130,7 @@ static int http_start(lua_State *L)
     t->easy = curl_easy_init();
     if (!t->easy)
         return luaL_error(L, "out of memory starting an HTTP request");
-    t->body.limit = (size_t)opt_number(L, 1, "max_body", (double)DEFAULT_MAX_BODY);
+    t->body.limit = (size_t)rb_opt_number(L, 1, "max_body", (double)DEFAULT_MAX_BODY);
     t->header_block.limit = 1024 * 1024;
 
     CURL *e = t->easy;
@@ -200,9 +146,9 @@ static int http_start(lua_State *L)
     curl_easy_setopt(e, CURLOPT_USERAGENT, "runbook/" RUNBOOK_VERSION);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(opt_number(L, 1, "timeout", 30) * 1000));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(opt_number(L, 1, "connect_timeout", 10) * 1000));
-    double stall = opt_number(L, 1, "stall_timeout", 0);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(rb_opt_number(L, 1, "timeout", 30) * 1000));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(rb_opt_number(L, 1, "connect_timeout", 10) * 1000));
+    double stall = rb_opt_number(L, 1, "stall_timeout", 0);
     if (stall > 0) {
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)stall);
@@ -237,7 +183,7 @@ static int http_start(lua_State *L)
     /* No "Expect: 100-continue" round trip for small JSON bodies. */
     t->request_headers = curl_slist_append(t->request_headers, "Expect:");
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->request_headers);
-    apply_tls_options(L, 1, t);
+    rb_curl_apply_tls(L, 1, t->easy, &t->connect_to);
 
     CURLMcode mc = curl_multi_add_handle(multi, e);
     if (mc != CURLM_OK)
