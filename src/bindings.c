@@ -3,5 +3,6 @@
 const struct rb_binding rb_bindings[] = {
     {"runbook.host", luaopen_runbook_host},
     {"runbook.http_core", luaopen_runbook_http_core},
+    {"runbook.yaml_core", luaopen_runbook_yaml_core},
     {NULL, NULL},
 };
