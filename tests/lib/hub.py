@@ -267,8 +267,7 @@ def write_config(hd, state):
         # As root, jupyterhub-singleuser exits with status 1 unless told --allow-root.
         spawner_args=["--allow-root"] if os.geteuid() == 0 else [],
     )
-    with open(hd.file("jupyterhub_config.py"), "w") as f:
-        f.write(cfg)
+    write_private(hd.file("jupyterhub_config.py"), cfg)  # it holds the db url (a password)
 
 
 def hub_env(hd):
