@@ -23,6 +23,7 @@
 
 #define FILE_META "runbook.host.File"
 #define OUTPUT_META "runbook.host.Output"
+#define HASHER_META "runbook.host.Hasher"
 
 static void hex_encode(const unsigned char *in, size_t n, char *out);
 
@@ -515,6 +516,71 @@ static int host_sha256_file(lua_State *L)
     return 1;
 }
 
+/* hasher(): an incremental SHA-256, for content too large to hash as one string. */
+static int host_hasher(lua_State *L)
+{
+    EVP_MD_CTX **ctx = lua_newuserdatauv(L, sizeof *ctx, 0);
+    *ctx = NULL;
+    luaL_setmetatable(L, HASHER_META);
+    *ctx = EVP_MD_CTX_new();
+    if (!*ctx || !EVP_DigestInit_ex(*ctx, EVP_sha256(), NULL))
+        return luaL_error(L, "out of memory creating a hasher");
+    return 1;
+}
+
+static EVP_MD_CTX *check_hasher(lua_State *L)
+{
+    EVP_MD_CTX **ctx = luaL_checkudata(L, 1, HASHER_META);
+    if (*ctx == NULL)
+        luaL_error(L, "attempt to use a finished hasher");
+    return *ctx;
+}
+
+static int hasher_update(lua_State *L)
+{
+    EVP_MD_CTX *ctx = check_hasher(L);
+    size_t len;
+    const char *s = luaL_checklstring(L, 2, &len);
+    EVP_DigestUpdate(ctx, s, len);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* hex() finishes the hash: the hasher cannot be updated afterwards. */
+static int hasher_hex(lua_State *L)
+{
+    EVP_MD_CTX *ctx = check_hasher(L);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    EVP_DigestFinal_ex(ctx, md, &md_len);
+    EVP_MD_CTX_free(ctx);
+    *(EVP_MD_CTX **)lua_touserdata(L, 1) = NULL;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    hex_encode(md, md_len, hex);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static int hasher_gc(lua_State *L)
+{
+    EVP_MD_CTX **ctx = luaL_checkudata(L, 1, HASHER_META);
+    if (*ctx)
+        EVP_MD_CTX_free(*ctx);
+    *ctx = NULL;
+    return 0;
+}
+
+/* rename(from, to): atomic replace, then the directory entry is made durable. */
+static int host_rename(lua_State *L)
+{
+    const char *from = luaL_checkstring(L, 1), *to = luaL_checkstring(L, 2);
+    if (rename(from, to) != 0)
+        return push_errno(L, to);
+    fsync_parent_dir(to);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int host_random_hex(lua_State *L)
 {
     lua_Integer n = luaL_checkinteger(L, 1);
@@ -631,6 +697,8 @@ static const luaL_Reg host_functions[] = {
     {"sha256", host_sha256},
     {"sha256_file", host_sha256_file},
     {"random_hex", host_random_hex},
+    {"hasher", host_hasher},
+    {"rename", host_rename},
     {"getpid", host_getpid},
     {"set_phase", host_set_phase},
     {"phase", host_phase},
@@ -639,6 +707,12 @@ static const luaL_Reg host_functions[] = {
     {"version", host_version},
     {"traceback", host_traceback},
     {"library_versions", rb_library_versions},
+    {NULL, NULL},
+};
+
+static const luaL_Reg hasher_methods[] = {
+    {"update", hasher_update},
+    {"hex", hasher_hex},
     {NULL, NULL},
 };
 
@@ -664,6 +738,12 @@ int luaopen_runbook_host(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, file_close);
     lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, HASHER_META);
+    luaL_newlib(L, hasher_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, hasher_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     luaL_newmetatable(L, OUTPUT_META);
     luaL_newlib(L, output_methods);

@@ -106,7 +106,7 @@ function commands.show(pos, opts)
 end
 
 local function print_plan(doc, opts)
-  if ui.output == "json" then ui.emit_json(plan.encode(doc):gsub("\n$", "")) else render.plan(doc, opts) end
+  if ui.output == "json" then plan.print(doc) else render.plan(doc, opts) end
 end
 
 local function make_plan(pos, opts)

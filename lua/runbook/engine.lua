@@ -114,12 +114,20 @@ end
 -- apply(def, doc, ctx, j, done_ids) -> results. done_ids: actions already finished (resume).
 function engine.apply(def, doc, ctx, j, done_ids)
   local results = { done = {}, skipped = {}, failed = {}, not_run = {}, stop_reason = nil }
+  -- Each skip and failure is shown as it happens; successes only for short plans or with -v,
+  -- so that 10,000 deletions show as a progress line, not 10,000 lines.
+  local total, finished = #doc.actions, 0
+  local list_done = total <= 30 or ui.verbose_level > 0
   local function remember(action, outcome, message)
     local list = results[outcome]
     list[#list + 1] = { action = action, message = message }
-    local label = outcome == "done" and ui.style.green("done") or outcome == "skipped" and ui.style.yellow("skipped")
-      or ui.style.red("FAILED")
-    ui.say(string.format("  %-7s %s %s%s", label, action.kind, action.target, message and (": " .. message) or ""))
+    finished = finished + 1
+    if outcome ~= "done" or list_done then
+      local label = outcome == "done" and ui.style.green("done") or outcome == "skipped" and ui.style.yellow("skipped")
+        or ui.style.red("FAILED")
+      ui.say(string.format("  %-7s %s %s%s", label, action.kind, action.target, message and (": " .. message) or ""))
+    end
+    if not list_done then ui.progress("applying", finished, total) end
   end
   local actions = doc.actions
   local i = 1

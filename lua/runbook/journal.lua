@@ -30,7 +30,7 @@ end
 -- going on without a record is exactly what the journal exists to prevent.
 function Journal:record(event)
   event.time = util.format_time(host.now())
-  local ok, err = self.file:append(json.encode(event) .. "\n")
+  local ok, err = self.file:append(json.encode_compact(event) .. "\n")
   if not ok then util.fail(1, "cannot write the journal %s: %s; stopping", self.path, err) end
 end
 

@@ -130,10 +130,19 @@ function encode_value(v, out, indent, depth, where, seen)
 end
 
 -- encode(value[, {indent = "  "}]) -> text. Raises on functions, cycles, NaN and non-string keys.
+-- opts.depth: the indentation level the value starts at (for values nested in a streamed document).
 function json.encode(value, opts)
   local out = {}
-  encode_value(value, out, opts and opts.indent, 0, "value", {})
+  encode_value(value, out, opts and opts.indent, opts and opts.depth or 0, "value", {})
   return table.concat(out)
+end
+
+-- Compact encoding in C (lua-cjson), for large documents where key order does not matter (journal
+-- lines hold a whole plan). Raises on functions and other non-data like encode.
+local encoder = cjson.new()
+encoder.encode_sparse_array(true)
+function json.encode_compact(value)
+  return encoder.encode(value)
 end
 
 function json.pretty(value)

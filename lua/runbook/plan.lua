@@ -84,20 +84,78 @@ function plan.document(def, ctx, meta)
   }
 end
 
--- encode(doc) -> text whose "checksum" is the SHA-256 of the same text with the checksum zeroed.
-function plan.encode(doc)
-  local copy = util.shallow_copy(doc)
-  copy.checksum = "sha256:" .. CHECKSUM_PLACEHOLDER
-  local text = json.pretty(copy) .. "\n"
-  local sum = host.sha256(text)
-  local marked, count = text:gsub(CHECKSUM_LINE .. CHECKSUM_PLACEHOLDER .. '"', CHECKSUM_LINE .. sum .. '"')
-  assert(count == 1, "plan encoding: checksum placeholder not found once")
-  return marked
+-- The file layout: top-level keys sorted, each list item (action, skipped item, note) on a line of its
+-- own, and the checksum last: the SHA-256 of the whole text with the checksum's hex digits zeroed.
+-- It is written as it is encoded, so a plan of 100,000 actions never exists twice in memory.
+local LIST_KEYS = { actions = true, skipped = true, notes = true }
+local CHUNK = 64 * 1024
+
+-- write(doc, emit): calls emit(text) with consecutive pieces of the file.
+function plan.write(doc, emit)
+  local hasher = host.hasher()
+  local pending, size = {}, 0
+  local function out(s)
+    hasher:update(s)
+    pending[#pending + 1] = s
+    size = size + #s
+    if size >= CHUNK then
+      emit(table.concat(pending))
+      pending, size = {}, 0
+    end
+  end
+  out("{\n")
+  for _, key in ipairs(util.sorted_keys(doc)) do
+    local value = doc[key]
+    if key ~= "checksum" then
+      out('  "' .. key .. '": ')
+      if LIST_KEYS[key] and type(value) == "table" and #value > 0 then
+        out("[\n")
+        for i, item in ipairs(value) do
+          out("    " .. json.encode(item) .. (i < #value and ",\n" or "\n"))
+        end
+        out("  ]")
+      else
+        out(json.encode(value, { indent = "  ", depth = 1 }))
+      end
+      out(",\n")
+    end
+  end
+  local tail = "  \"checksum\": \"sha256:%s\"\n}\n"
+  hasher:update(tail:format(CHECKSUM_PLACEHOLDER))
+  pending[#pending + 1] = tail:format(hasher:hex())
+  emit(table.concat(pending))
 end
 
+function plan.encode(doc)
+  local parts = {}
+  plan.write(doc, function(s) parts[#parts + 1] = s end)
+  return table.concat(parts)
+end
+
+-- save(doc, path): written to a temporary file (0600) and renamed, so a crash leaves no half plan.
 function plan.save(doc, path)
-  local ok, err = host.write_file(path, plan.encode(doc), tonumber("600", 8))
-  if not ok then util.fail(1, "cannot save the plan: %s", err) end
+  local tmp = path .. ".tmp." .. host.getpid()
+  local out, err = host.create_output(tmp, tonumber("600", 8))
+  if not out then util.fail(1, "cannot save the plan: %s", err) end
+  local ok, write_err = pcall(plan.write, doc, function(s)
+    local written, e = out:write(s)
+    if not written then error(e, 0) end
+  end)
+  local closed, close_err = out:close()
+  if not ok or not closed then
+    host.remove(tmp)
+    util.fail(1, "cannot save the plan: %s", tostring(ok and close_err or write_err))
+  end
+  local renamed, rename_err = host.rename(tmp, path)
+  if not renamed then
+    host.remove(tmp)
+    util.fail(1, "cannot save the plan: %s", rename_err)
+  end
+end
+
+-- print(doc): the same document on standard output, streamed.
+function plan.print(doc)
+  plan.write(doc, function(s) host.write(1, s) end)
 end
 
 local function bad(path, fmt, ...)
