@@ -4,5 +4,6 @@ const struct rb_binding rb_bindings[] = {
     {"runbook.host", luaopen_runbook_host},
     {"runbook.http_core", luaopen_runbook_http_core},
     {"runbook.yaml_core", luaopen_runbook_yaml_core},
+    {"runbook.ws_core", luaopen_runbook_ws_core},
     {NULL, NULL},
 };

@@ -17,4 +17,8 @@ int rb_opt_bool(lua_State *L, int opts, const char *field);
  * curl_easy_cleanup. PEM blobs are copied by libcurl. */
 void rb_curl_apply_tls(lua_State *L, int opts, CURL *easy, struct curl_slist **connect_to);
 
+/* What kind of failure a libcurl error is, for the Lua side's retry decisions and hints:
+ * "timeout", "resolve", "connect", "tls", "reset", "url" or "other". */
+const char *rb_curl_failure_class(CURLcode code);
+
 #endif

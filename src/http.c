@@ -236,31 +236,6 @@ static int transfer_done(lua_State *L)
     return 1;
 }
 
-/* Failure classes the Lua side decides retries on. */
-static const char *failure_class(CURLcode code)
-{
-    switch (code) {
-    case CURLE_OPERATION_TIMEDOUT: return "timeout";
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return "resolve";
-    case CURLE_COULDNT_CONNECT: return "connect";
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CIPHER: return "tls";
-    case CURLE_GOT_NOTHING:
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM: return "reset";
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL: return "url";
-    default: return "other";
-    }
-}
-
 static void push_headers(lua_State *L, const struct byte_buffer *block)
 {
     lua_newtable(L);
@@ -310,7 +285,7 @@ static int transfer_result(lua_State *L)
             lua_pushfstring(L, "response larger than %d MiB", (int)(t->body.limit >> 20));
         else
             lua_pushstring(L, t->error[0] ? t->error : curl_easy_strerror(t->result));
-        lua_pushstring(L, failure_class(t->result));
+        lua_pushstring(L, rb_curl_failure_class(t->result));
         return 3;
     }
     long status = 0;
