@@ -214,7 +214,7 @@ static int plugin_run(lua_State *L)
             char seconds[32];
             snprintf(seconds, sizeof seconds, "%g", timeout);
             lua_pushfstring(L, "%s did not finish within %s seconds", command, seconds);
-        } else
+        } else {
             lua_pushfstring(L, "%s wrote more than %d KiB", command, MAX_STDOUT / 1024);
         }
         lua_pushstring(L, timed_out ? "timeout" : "too_large");
