@@ -39,7 +39,7 @@ $(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
 
 # Lua modules and shipped runbooks are compiled into the binary, so an installed runbook works anywhere.
 $(BUILD)/embedgen: src/embedgen.c | $(BUILD)
-	$(CC) -std=c11 -O1 $(WARN) -o $@ $<
+	$(CC) -std=c11 -O1 $(WARN) $(PKG_CFLAGS) -o $@ $< $(filter-out -llua5.4-cjson,$(PKG_LIBS)) -lm
 
 $(BUILD)/embedded.c: $(BUILD)/embedgen $(LUA_MODS) $(RUNBOOKS) Makefile
 	$(BUILD)/embedgen $@ $(foreach f,$(LUA_MODS),module $(subst /,.,$(patsubst lua/%.lua,%,$(f))) $(f)) \

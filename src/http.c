@@ -37,6 +37,23 @@ struct transfer {
 static CURLM *multi = NULL;
 static int curl_ready = 0;
 
+/* libcurl (and OpenSSL under it) is initialised on the first request, not at start-up: commands
+ * that make no request (list, show, version) do not pay for it. */
+static void ensure_curl(lua_State *L)
+{
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            luaL_error(L, "libcurl failed to initialise");
+        curl_ready = 1;
+    }
+    if (!multi) {
+        multi = curl_multi_init();
+        if (!multi)
+            luaL_error(L, "libcurl failed to create a multi handle");
+        curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 64L);
+    }
+}
+
 static int buffer_append(struct byte_buffer *b, const char *data, size_t n)
 {
     if (b->len + n > b->limit) {
@@ -123,6 +140,7 @@ static int http_start(lua_State *L)
         snprintf(what, sizeof what, "HTTP %s %.400s", method, url);
         rb_phase_require_mutation(L, what);
     }
+    ensure_curl(L);
 
     struct transfer *t = lua_newuserdatauv(L, sizeof *t, 0);
     memset(t, 0, sizeof *t);
@@ -214,6 +232,10 @@ static int http_wait(lua_State *L)
 {
     double seconds = luaL_optnumber(L, 1, 0);
     int running = 0;
+    if (!multi) {
+        lua_pushinteger(L, 0);
+        return 1;
+    }
     curl_multi_perform(multi, &running);
     collect_finished();
     if (running > 0 && seconds > 0) {
@@ -343,17 +365,6 @@ static const luaL_Reg transfer_methods[] = {
 
 int luaopen_runbook_http_core(lua_State *L)
 {
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return luaL_error(L, "libcurl failed to initialise");
-        curl_ready = 1;
-    }
-    if (!multi) {
-        multi = curl_multi_init();
-        if (!multi)
-            return luaL_error(L, "libcurl failed to create a multi handle");
-        curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 64L);
-    }
     luaL_newmetatable(L, TRANSFER_META);
     luaL_newlib(L, transfer_methods);
     lua_setfield(L, -2, "__index");
@@ -365,7 +376,8 @@ int luaopen_runbook_http_core(lua_State *L)
 
     luaL_newlib(L, http_functions);
     /* The multi handle is cleaned up when the Lua state closes: a sentinel with __gc, created before
-     * any transfer, so Lua finalizes it after them (finalizers run in reverse order of creation). */
+     * any transfer, so Lua finalizes it after them (finalizers run in reverse order of creation).
+     * Transfers also release themselves from the multi handle if it is still there. */
     lua_newuserdatauv(L, 1, 0);
     lua_newtable(L);
     lua_pushcfunction(L, multi_gc);

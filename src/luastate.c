@@ -36,7 +36,9 @@ int rb_pcall(lua_State *L, int nargs, int nresults)
     return status;
 }
 
-/* package.searchers entry: finds a module among the Lua files compiled into the binary. */
+/* package.searchers entry: finds a module among the Lua files compiled into the binary. They are
+ * bytecode made at build time by embedgen with this same liblua ("b" is allowed for them alone:
+ * everything loaded at run time is text). */
 static int search_embedded(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
@@ -44,7 +46,7 @@ static int search_embedded(lua_State *L)
         if (strcmp(f->name, name) != 0)
             continue;
         lua_pushfstring(L, "@%s", f->path);
-        if (luaL_loadbufferx(L, f->data, (size_t)f->size, lua_tostring(L, -1), "t") != LUA_OK)
+        if (luaL_loadbufferx(L, f->data, (size_t)f->size, lua_tostring(L, -1), "b") != LUA_OK)
             return lua_error(L);
         lua_pushstring(L, f->path);
         return 2;

@@ -1,16 +1,15 @@
 -- The commands of the contract. Each returns the exit status; failures raise util.fail.
-local engine = require "runbook.engine"
+-- Modules are loaded when a command first needs them: `runbook version` should not load the lazy.engine.
 local host = require "runbook.host"
-local journal = require "runbook.journal"
 local json = require "runbook.json"
-local loader = require "runbook.loader"
-local params = require "runbook.params"
-local plan = require "runbook.plan"
-local policy = require "runbook.policy"
-local render = require "runbook.render"
-local sandbox = require "runbook.sandbox"
 local ui = require "runbook.ui"
 local util = require "runbook.util"
+
+local lazy = setmetatable({}, { __index = function(t, name)
+  local module = require("runbook." .. name)
+  rawset(t, name, module)
+  return module
+end })
 
 local commands = {}
 
@@ -19,7 +18,7 @@ local function find_opts(opts)
 end
 
 local function load_runbook(name, opts)
-  return loader.load(loader.find(name, find_opts(opts)))
+  return lazy.loader.load(lazy.loader.find(name, find_opts(opts)))
 end
 
 function commands.version()
@@ -37,7 +36,7 @@ end
 
 function commands.list(_, opts)
   local entries = {}
-  for _, item in ipairs(loader.list(find_opts(opts))) do
+  for _, item in ipairs(lazy.loader.list(find_opts(opts))) do
     local ok, def = pcall(load_runbook, item.dir and (item.dir .. "/" .. item.name .. ".lua") or item.name, opts)
     entries[#entries + 1] = { name = item.name, summary = ok and def.summary or ("cannot be loaded: " .. tostring(def.message or def)),
                               source = item.dir and (item.dir .. "/" .. item.name .. ".lua") or "built-in", ok = ok }
@@ -106,17 +105,17 @@ function commands.show(pos, opts)
 end
 
 local function print_plan(doc, opts)
-  if ui.output == "json" then plan.print(doc) else render.plan(doc, opts) end
+  if ui.output == "json" then lazy.plan.print(doc) else lazy.render.plan(doc, opts) end
 end
 
 local function make_plan(pos, opts)
   local def = load_runbook(pos[1], opts)
-  local loaded_policy = opts.policy and policy.load(opts.policy, def) or nil
-  local given = params.parse_assignments(def.params, opts.param, def.name)
-  local doc = engine.plan(def, given, loaded_policy, opts)
+  local loaded_policy = opts.policy and lazy.policy.load(opts.policy, def) or nil
+  local given = lazy.params.parse_assignments(def.params, opts.param, def.name)
+  local doc = lazy.engine.plan(def, given, loaded_policy, opts)
   print_plan(doc, opts)
   if opts.out then
-    plan.save(doc, opts.out)
+    lazy.plan.save(doc, opts.out)
     ui.info(string.format("\nPlan saved to %s. Apply it with: runbook apply %s", opts.out, opts.out))
   end
   return def, doc, loaded_policy
@@ -133,7 +132,7 @@ local function plan_policy(doc, def, given_path)
     if given_path then util.fail(2, "the plan was made without a policy file; make a new plan with --policy") end
     return nil
   end
-  local loaded = policy.load(given_path or doc.policy.path, def)
+  local loaded = lazy.policy.load(given_path or doc.policy.path, def)
   if loaded.sha256 ~= doc.policy.sha256 then
     util.fail(2, "policy file %s changed since the plan was made; make a new plan", loaded.path)
   end
@@ -142,7 +141,7 @@ end
 
 -- Parameters given to apply are assertions: the plan must be for exactly that target.
 local function check_assertions(doc, def, assignments)
-  local given = params.parse_assignments(def.params, assignments, def.name)
+  local given = lazy.params.parse_assignments(def.params, assignments, def.name)
   for name, value in pairs(given) do
     if json.encode(doc.params[name]) ~= json.encode(value) then
       util.fail(2, "the plan is for %s=%s, not %s; make a new plan for that", name, json.encode(doc.params[name]),
@@ -152,7 +151,7 @@ local function check_assertions(doc, def, assignments)
 end
 
 local function journal_dir(opts)
-  return opts["journal-dir"] or journal.default_dir()
+  return opts["journal-dir"] or lazy.journal.default_dir()
 end
 
 local function count_pending(doc, done_ids)
@@ -162,7 +161,7 @@ local function count_pending(doc, done_ids)
 end
 
 local function apply_context(def, doc, loaded_policy, opts)
-  local ctx = engine.context(def, doc.params, loaded_policy, opts)
+  local ctx = lazy.engine.context(def, doc.params, loaded_policy, opts)
   ctx.phase = "apply"
   ctx.plan_time = doc.created_unix
   ctx.plan_facts = doc.facts
@@ -186,29 +185,29 @@ local function apply_document(def, doc, loaded_policy, opts)
     ui.info("Nothing to do: the plan has no actions.")
     return 0
   end
-  engine.confirm(doc, pending, opts)
+  lazy.engine.confirm(doc, pending, opts)
   host.trap_signals()
   local ctx = apply_context(def, doc, loaded_policy, opts)
-  local j = journal.create(journal_dir(opts), doc)
+  local j = lazy.journal.create(journal_dir(opts), doc)
   ui.info("Journal: " .. j.path)
   local ok, err = pcall(run_setup, def, ctx)
   if not ok then
     j:record({ type = "stop", reason = "setup failed: " .. tostring(err.message or err) })
     error(err, 0)
   end
-  local results = engine.apply(def, doc, ctx, j)
-  local code = engine.report(def, doc, ctx, results, j)
+  local results = lazy.engine.apply(def, doc, ctx, j)
+  local code = lazy.engine.report(def, doc, ctx, results, j)
   j:close()
   return code
 end
 
 function commands.apply(pos, opts)
-  local doc = plan.load(pos[1])
-  local def = loader.load(loader.find_recorded(doc.runbook, doc.runbook_source, find_opts(opts)))
-  plan.check_fresh(doc, def, opts.max_age, host.now())
+  local doc = lazy.plan.load(pos[1])
+  local def = lazy.loader.load(lazy.loader.find_recorded(doc.runbook, doc.runbook_source, find_opts(opts)))
+  lazy.plan.check_fresh(doc, def, opts.max_age, host.now())
   check_assertions(doc, def, opts.param)
   local loaded_policy = plan_policy(doc, def, opts.policy)
-  if ui.output ~= "json" then render.plan(doc, opts) end
+  if ui.output ~= "json" then lazy.render.plan(doc, opts) end
   return apply_document(def, doc, loaded_policy, opts)
 end
 
@@ -223,10 +222,10 @@ end
 
 function commands.resume(pos, opts)
   local path = pos[1]
-  local state = journal.read(path)
+  local state = lazy.journal.read(path)
   local doc = state.plan
-  local def = loader.load(loader.find_recorded(doc.runbook, doc.runbook_source, find_opts(opts)))
-  plan.check_fresh(doc, def, nil, host.now())
+  local def = lazy.loader.load(lazy.loader.find_recorded(doc.runbook, doc.runbook_source, find_opts(opts)))
+  lazy.plan.check_fresh(doc, def, nil, host.now())
   local loaded_policy = plan_policy(doc, def, opts.policy)
   if state.torn then ui.warn("the journal's last line was torn (the process died while writing it); it is ignored") end
   local done_ids, earlier = {}, { done = 0, skipped = 0 }
@@ -250,10 +249,10 @@ function commands.resume(pos, opts)
     ui.info("Nothing left to do.")
     return 0
   end
-  engine.confirm(doc, pending, opts)
+  lazy.engine.confirm(doc, pending, opts)
   host.trap_signals()
-  journal.repair(state)
-  local j = journal.reopen(path)
+  lazy.journal.repair(state)
+  local j = lazy.journal.reopen(path)
   j:record({ type = "resume", pid = host.getpid() })
   local ctx = apply_context(def, doc, loaded_policy, opts)
   local ok, err = pcall(run_setup, def, ctx)
@@ -261,8 +260,8 @@ function commands.resume(pos, opts)
     j:record({ type = "stop", reason = "setup failed: " .. tostring(err.message or err) })
     error(err, 0)
   end
-  local results = engine.apply(def, doc, ctx, j, done_ids)
-  local code = engine.report(def, doc, ctx, results, j)
+  local results = lazy.engine.apply(def, doc, ctx, j, done_ids)
+  local code = lazy.engine.report(def, doc, ctx, results, j)
   j:close()
   return code
 end
@@ -271,7 +270,7 @@ function commands.exec(pos, opts)
   local path = pos[1]
   local text, err = host.read_file(path)
   if not text then util.fail(2, "cannot read script %s", err) end
-  local env = sandbox.runbook_env(path:match("[^/]+$"))
+  local env = lazy.sandbox.runbook_env(path:match("[^/]+$"))
   local args = { n = #pos - 1 }
   for i = 2, #pos do args[i - 1] = pos[i] end
   rawset(env, "arg", args)
