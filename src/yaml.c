@@ -170,13 +170,28 @@ static void push_scalar(struct loader *ld)
     }
 }
 
-static void remember_anchor(struct loader *ld, const yaml_char_t *anchor)
+/* A node's anchor (or false) goes below its value while the node is read, and names the value only
+ * once the node is complete: an alias inside its own anchor's node is unknown, so no value can
+ * contain itself (consumers would loop forever on a cycle). */
+static void push_anchor_name(struct loader *ld, const yaml_char_t *anchor)
 {
-    if (!anchor)
-        return;
-    lua_pushstring(ld->L, (const char *)anchor);
-    lua_pushvalue(ld->L, -2);
-    lua_rawset(ld->L, ld->anchors);
+    if (anchor)
+        lua_pushstring(ld->L, (const char *)anchor);
+    else
+        lua_pushboolean(ld->L, 0);
+}
+
+/* Stack: anchor-name value -> value, recorded under the name. */
+static int remember_anchor(struct loader *ld)
+{
+    lua_State *L = ld->L;
+    if (lua_isstring(L, -2)) {
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, ld->anchors);
+    }
+    lua_remove(L, -2);
+    return 0;
 }
 
 static int load_node(struct loader *ld, int depth);
@@ -205,14 +220,14 @@ static int merge_into(struct loader *ld, int target, int source, const yaml_mark
 static int load_mapping(struct loader *ld, int depth)
 {
     lua_State *L = ld->L;
+    push_anchor_name(ld, ld->event.data.mapping_start.anchor);
     lua_newtable(L);
-    remember_anchor(ld, ld->event.data.mapping_start.anchor);
     int table = lua_gettop(L);
     for (;;) {
         if (next_event(ld) != 0)
             return -1;
         if (ld->event.type == YAML_MAPPING_END_EVENT)
-            return 0;
+            return remember_anchor(ld);
         yaml_mark_t key_mark = ld->event.start_mark;
         int merge = ld->event.type == YAML_SCALAR_EVENT && ld->event.data.scalar.plain_implicit &&
                     strcmp((const char *)ld->event.data.scalar.value, "<<") == 0;
@@ -252,14 +267,14 @@ static int load_mapping(struct loader *ld, int depth)
 static int load_sequence(struct loader *ld, int depth)
 {
     lua_State *L = ld->L;
+    push_anchor_name(ld, ld->event.data.sequence_start.anchor);
     lua_newtable(L);
-    remember_anchor(ld, ld->event.data.sequence_start.anchor);
     lua_Integer n = 0;
     for (;;) {
         if (next_event(ld) != 0)
             return -1;
         if (ld->event.type == YAML_SEQUENCE_END_EVENT)
-            return 0;
+            return remember_anchor(ld);
         if (load_node(ld, depth + 1) != 0)
             return -1;
         lua_rawseti(L, -2, ++n);
@@ -276,9 +291,9 @@ static int load_node(struct loader *ld, int depth)
         return fail(ld, NULL, "out of Lua stack reading YAML");
     switch (ld->event.type) {
     case YAML_SCALAR_EVENT:
+        push_anchor_name(ld, ld->event.data.scalar.anchor);
         push_scalar(ld);
-        remember_anchor(ld, ld->event.data.scalar.anchor);
-        return 0;
+        return remember_anchor(ld);
     case YAML_SEQUENCE_START_EVENT:
         return load_sequence(ld, depth);
     case YAML_MAPPING_START_EVENT:
