@@ -392,6 +392,26 @@ function Client:wait_rollout(name, opts)
   return ready_pod, deployment
 end
 
+-- wait_replaced(pod_name, {namespace=, label_selector=, timeout=}) -> new_pod | nil, message
+-- After deleting a pod its owner makes another: waits until the old one is gone and a pod matching
+-- the selector (another name) is Ready.
+function Client:wait_replaced(pod_name, opts)
+  opts = opts or {}
+  local ns = opts.namespace or self.namespace
+  return poll(function()
+    local pods, err = self:list("pods", { namespace = ns, label_selector = opts.label_selector })
+    if not pods then return nil, err end
+    local states, old_gone, ready = {}, true, nil
+    for _, pod in ipairs(pods) do
+      if pod.metadata.name == pod_name then old_gone = false end
+      if pod.metadata.name ~= pod_name and k8s.is_ready(pod) then ready = pod end
+      states[#states + 1] = pod.metadata.name .. " " .. k8s.pod_state(pod)
+    end
+    if old_gone and ready then return true, ready end
+    return false, nil, #states > 0 and table.concat(states, "; ") or "no pod"
+  end, opts.timeout or 300, string.format("a pod to replace %s/%s", ns, pod_name))
+end
+
 -- rollout_restart(name, {namespace=, dry_run=}) -> deployment, restarted_at | nil, message, status
 -- What `kubectl rollout restart` does: stamp the pod template, so the deployment rolls out anew.
 function Client:rollout_restart(name, opts)
@@ -462,18 +482,21 @@ function Client:copy_from(pod, remote_path, local_path, opts)
   return { path = local_path, sha256 = r.sha256, size = r.size }
 end
 
--- copy_to(pod, local_path, remote_path, {namespace=, container=}) -> {sha256=, size=} | nil, message
--- Sends the file through stdin into REMOTE.runbook-new, moves it over REMOTE, and checks the pod's
--- sha256sum of the result. A mutation. The file is read into memory whole.
+-- copy_to(pod, local_path, remote_path, {namespace=, container=, replace_also={paths}}) -> {sha256=, size=} | nil, message
+-- Sends the file through stdin into REMOTE.runbook-new, removes the replace_also paths, moves the new
+-- file over REMOTE, and checks the pod's sha256sum of the result. A mutation. The file is read into
+-- memory whole.
 function Client:copy_to(pod, local_path, remote_path, opts)
   opts = opts or {}
   local data, err = host.read_file(local_path)
   if not data then return nil, "cannot read " .. err end
   local sum = host.sha256(data)
   local o = util.shallow_copy(opts)
-  o.stdin, o.readonly, o.output, o.on_stdout = data, false, nil, nil
-  local script = 'cat > "$1.runbook-new" && mv -f -- "$1.runbook-new" "$1"'
-  local r, exec_err, status = self:exec(pod, { "sh", "-c", script, "sh", remote_path }, o)
+  o.stdin, o.readonly, o.output, o.on_stdout, o.replace_also = data, false, nil, nil, nil
+  local script = 'target=$1; shift; cat > "$target.runbook-new" && rm -f -- "$@" && mv -f -- "$target.runbook-new" "$target"'
+  local command = { "sh", "-c", script, "sh", remote_path }
+  for _, path in ipairs(opts.replace_also or {}) do command[#command + 1] = path end
+  local r, exec_err, status = self:exec(pod, command, o)
   if not r then return nil, exec_err, status end
   if r.exit_code ~= 0 then
     return nil, string.format("writing %s in pods/%s/%s failed (status %d): %s", remote_path,
