@@ -59,7 +59,9 @@ local function judge(req, opts, try, resp, message, class)
   local backoff = opts.backoff or 0.5
   if resp then
     ui.verbose(string.format("%s %s -> %d (%.3fs)", method, shown_url, resp.status, resp.time), 2)
-    if not (RETRY_STATUS[resp.status] and try < retries) then return { resp } end
+    -- Any 5xx that says when to come back is temporary (the Kubernetes API server sends such 500s).
+    local temporary = RETRY_STATUS[resp.status] or (resp.status >= 500 and resp.headers["retry-after"] ~= nil)
+    if not (temporary and try < retries) then return { resp } end
     -- 429 and 503 mean "not processed": safe to repeat even for POST when the server says when.
     local after = retry_after_seconds(resp.headers["retry-after"])
     if not repeatable and not (after and (resp.status == 429 or resp.status == 503)) then return { resp } end
