@@ -2,7 +2,7 @@
 # The engine end to end with a test runbook against a local HTTP server: list, show, plan, apply,
 # run, resume, every exit status of the contract, and every kind of bad input.
 . "$(dirname "$0")/lib/tap.sh"
-. "$TOP/tests/lib/kv.sh"
+. "$TOP/tests/lib/testservers.sh"
 export RUNBOOK_PATH="$TOP/tests/runbooks"
 export XDG_STATE_HOME="$SCRATCH/state"
 J="$SCRATCH/journals"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # valgrind reports no leak and no error on `runbook list` and on a plan/apply cycle.
 . "$(dirname "$0")/lib/tap.sh"
-. "$TOP/tests/lib/kv.sh"
+. "$TOP/tests/lib/testservers.sh"
 case "$RUNBOOK" in *asan*) skip_all "the sanitizer build cannot run under valgrind (check-asan covers leaks there)";; esac
 command -v valgrind >/dev/null || skip_all "valgrind is not installed"
 export RUNBOOK_PATH="$TOP/tests/runbooks"

@@ -4,7 +4,7 @@
 # odd names, policy, drift between plan and apply, a 500 on one delete, and bad connections.
 . "$(dirname "$0")/lib/tap.sh"
 . "$TOP/tests/lib/hub.sh"
-. "$TOP/tests/lib/kv.sh"
+. "$TOP/tests/lib/testservers.sh"
 command -v jupyterhub >/dev/null || skip_all "jupyterhub is not installed"
 export XDG_STATE_HOME="$SCRATCH/state"
 H="$SCRATCH/hub"
@@ -110,7 +110,7 @@ like "$OUT" "done +hub.delete_user old0009" "  and the failed delete now goes th
 # --- bad connections: clear messages, non-zero exits, nothing changed ---
 before=$(hub_count "$H")
 JUPYTERHUB_API_TOKEN=not-a-valid-token run_rb plan prune-dormant
-is "$RC" 1 "wrong token: exit 1"; like "$ERR" "HTTP 40[13].*(does not accept the token|lacks a scope)" "  says the token is the problem"
+is "$RC" 1 "wrong token: exit 1"; like "$ERR" "HTTP 40[13].*(does not accept the token|not valid for this hub)" "  says the token is the problem"
 unlike "$ERR$OUT" "not-a-valid-token" "  the token is not printed"
 run_rb plan prune-dormant -p hub="http://127.0.0.1:$(free_port)"
 is "$RC" 1 "hub down: exit 1"; like "$ERR" "is the hub running" "  says the hub may be down"

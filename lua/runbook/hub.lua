@@ -117,7 +117,10 @@ function Client:unexpected(method, path, resp)
   if resp.status == 401 then
     advice = "; the hub does not accept the token (expired, revoked, or for another hub?)"
   elseif resp.status == 403 then
-    advice = "; the token lacks a scope this needs (a service token with admin:users, admin:servers, list:users, read:users)"
+    -- JupyterHub 3 answers an unknown token like an anonymous request: 403, naming the scopes.
+    local message = hub_message(resp) or ""
+    advice = message:find("requires", 1, true) and "; the token is not valid for this hub, or lacks that scope"
+      or "; the token is not valid for this hub, or lacks a scope this needs (a service token with admin:users, admin:servers, list:users, read:users)"
   elseif resp.status == 404 and path == "/" then
     advice = "; this URL is not a JupyterHub API"
   end
@@ -287,6 +290,7 @@ function Client:set_activity(name, when)
 end
 
 -- groups() -> list of group models | nil, message ; group(name) -> model | false | nil, message
+-- (the token needs list:groups and read:groups; users' own models list their groups with read:users)
 function Client:groups()
   local info, err = self:info()
   if not info then return nil, err end

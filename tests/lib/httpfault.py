@@ -2,7 +2,8 @@
 """An HTTP reverse proxy for tests: forwards every request to an upstream server, except those a rule
 answers itself (a 500 on one chosen DELETE, a 429 with Retry-After, ...).
 
-Usage: httpfault.py --dir DIR --upstream http://127.0.0.1:PORT
+Usage: httpfault.py --dir DIR --upstream http://127.0.0.1:PORT [--tls-cert CERT --tls-key KEY]
+(with --tls-cert it serves HTTPS, to test certificate verification)
 Writes DIR/port when ready. Rules are read from DIR/rules.json at every request, so a test can change
 them while it runs: [{"method": "DELETE", "path": "regex", "status": 500, "body": "{...}",
 "headers": {"Retry-After": "1"}, "count": 1}]  (count: how many requests it answers; omitted: all).
@@ -13,6 +14,7 @@ import http.client
 import json
 import os
 import re
+import ssl
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,9 +35,10 @@ def matching_rule(method, path):
         for i, rule in enumerate(rules):
             if rule.get("method", method) != method or not re.search(rule.get("path", ""), path):
                 continue
-            if "count" in rule and USED.get(i, 0) >= rule["count"]:
+            key = (i, json.dumps(rule, sort_keys=True))  # a new rule file starts new counts
+            if "count" in rule and USED.get(key, 0) >= rule["count"]:
                 continue
-            USED[i] = USED.get(i, 0) + 1
+            USED[key] = USED.get(key, 0) + 1
             return rule
     return None
 
@@ -97,8 +100,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
     ap.add_argument("--upstream", required=True)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     ARGS = ap.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
+    if ARGS.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     tmp = os.path.join(ARGS.dir, "port.tmp")
     with open(tmp, "w") as f:
         f.write(str(server.server_address[1]))
