@@ -145,14 +145,14 @@ end
 local function call(client, verb, method, path, target, opts, expected)
   local resp, err, detail = client:request(method, path, opts)
   if not resp then return nil, client:failure_message(verb, target, err, detail), detail end
-  if resp.status == 404 and opts.missing_ok then return false, nil, status_of(resp) end
+  if resp.status == 404 and opts.missing_ok then return false end
   if not expected[resp.status] then return client:status_failure(verb, target, resp) end
   if resp.body == "" then return {} end
   local doc, decode_err = http.decode(resp)
   if doc == nil then
     return nil, string.format("k8s %s: %s %s: %s", client.context, verb, target, decode_err)
   end
-  return doc, nil, resp
+  return doc
 end
 
 local OK = { [200] = true }
@@ -163,8 +163,8 @@ function Client:get(resource, name, opts)
   opts = opts or {}
   local res = resources.resolve(resource, 2)
   local ns = namespace_for(self, res, opts)
-  return (call(self, "GET", "GET", resources.path(res, ns, name), resources.label(res, ns, name),
-    { missing_ok = true }, OK))
+  return call(self, "GET", "GET", resources.path(res, ns, name), resources.label(res, ns, name),
+    { missing_ok = true }, OK)
 end
 
 local function selector_text(sel)
@@ -224,8 +224,8 @@ function Client:create(resource, object, opts)
   local res = resources.resolve(resource, 2)
   local meta = type(object.metadata) == "table" and object.metadata or {}
   local ns = res.namespaced and (opts.namespace or meta.namespace or self.namespace) or nil
-  return (call(self, "CREATE", "POST", resources.path(res, ns), resources.label(res, ns, meta.name or meta.generateName),
-    { json = object, query = dry(nil, opts) }, CREATED))
+  return call(self, "CREATE", "POST", resources.path(res, ns), resources.label(res, ns, meta.name or meta.generateName),
+    { json = object, query = dry(nil, opts) }, CREATED)
 end
 
 -- delete(resource, name, {namespace=, propagation="Background"|"Foreground"|"Orphan", grace_period=,
@@ -259,8 +259,8 @@ function Client:patch(resource, name, patch, opts)
   local content_type = PATCH_TYPES[opts.type or "strategic"]
   if not content_type then error("patch type must be strategic, merge or json, not " .. tostring(opts.type), 2) end
   local ns = namespace_for(self, res, opts)
-  return (call(self, "PATCH", "PATCH", resources.path(res, ns, name), resources.label(res, ns, name),
-    { json = patch, content_type = content_type, query = dry(nil, opts) }, OK))
+  return call(self, "PATCH", "PATCH", resources.path(res, ns, name), resources.label(res, ns, name),
+    { json = patch, content_type = content_type, query = dry(nil, opts) }, OK)
 end
 
 -- ---- waiting ----
@@ -363,15 +363,22 @@ function Client:wait_rollout(name, opts)
       return nil, string.format("deployment %s/%s exceeded its progress deadline: %s", ns, name,
         tostring(progressing.message))
     end
-    if (st.observedGeneration or 0) < (d.metadata.generation or 0) then return false, nil, "not yet observed" end
-    if (st.updatedReplicas or 0) < want then
-      return false, nil, string.format("%d of %d new replicas updated", st.updatedReplicas or 0, want)
+    local waiting
+    if (st.observedGeneration or 0) < (d.metadata.generation or 0) then
+      waiting = "not yet observed"
+    elseif (st.updatedReplicas or 0) < want then
+      waiting = string.format("%d of %d new replicas updated", st.updatedReplicas or 0, want)
+    elseif (st.replicas or 0) > (st.updatedReplicas or 0) then
+      waiting = string.format("%d old replicas pending termination", (st.replicas or 0) - (st.updatedReplicas or 0))
+    elseif (st.availableReplicas or 0) < (st.updatedReplicas or 0) then
+      waiting = string.format("%d of %d updated replicas available", st.availableReplicas or 0, st.updatedReplicas or 0)
     end
-    if (st.replicas or 0) > (st.updatedReplicas or 0) then
-      return false, nil, string.format("%d old replicas pending termination", (st.replicas or 0) - (st.updatedReplicas or 0))
-    end
-    if (st.availableReplicas or 0) < (st.updatedReplicas or 0) then
-      return false, nil, string.format("%d of %d updated replicas available", st.availableReplicas or 0, st.updatedReplicas or 0)
+    if waiting then
+      -- Say what the pods are doing: "CrashLoopBackOff (3 restarts)" is what the operator needs to see.
+      local pods = self:list("pods", { namespace = ns, label_selector = d.spec.selector and d.spec.selector.matchLabels })
+      local states = {}
+      for _, pod in ipairs(pods or {}) do states[#states + 1] = pod.metadata.name .. " " .. k8s.pod_state(pod) end
+      return false, nil, waiting .. (#states > 0 and ("; pods: " .. table.concat(states, ", ")) or "")
     end
     if want == 0 then return true, false end
     local rs, rs_err = newest_replicaset(self, d, ns)
