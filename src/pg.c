@@ -987,6 +987,14 @@ static int apply_statement_timeout(struct pg_conn *c, long long ms)
     return 1;
 }
 
+static void push_seconds(lua_State *L, long long ms)
+{
+    if (ms % 1000 == 0)
+        lua_pushinteger(L, (lua_Integer)(ms / 1000));
+    else
+        lua_pushnumber(L, (double)ms / 1000.0);
+}
+
 static long long timeout_ms(lua_State *L, int index, double seconds)
 {
     luaL_argcheck(L, seconds > 0 && seconds <= 86400.0 * 365, index, "a timeout in seconds, more than 0");
@@ -1654,7 +1662,7 @@ static int conn_info(lua_State *L)
     lua_setfield(L, -2, "backend_pid");
     lua_pushboolean(L, PQsslInUse(c->pg));
     lua_setfield(L, -2, "ssl");
-    lua_pushnumber(L, (double)c->statement_timeout_ms / 1000.0);
+    push_seconds(L, c->statement_timeout_ms);
     lua_setfield(L, -2, "statement_timeout");
     return 1;
 }
@@ -1670,7 +1678,7 @@ static int conn_set_statement_timeout(lua_State *L)
     long long previous = c->statement_timeout_ms;
     if (!apply_statement_timeout(c, ms))
         return push_failure(L, PQerrorMessage(c->pg), "connection");
-    lua_pushnumber(L, (double)previous / 1000.0);
+    push_seconds(L, previous);
     return 1;
 }
 

@@ -83,8 +83,11 @@ local function secrets_of(target)
   local secrets = typed_passwords(target)
   local decoded, parse_error = core.conninfo_secrets(target)
   if not decoded then
-    -- libpq quotes the offending piece of the string, which may be the password itself.
-    local shown = scrub(parse_error, secrets):gsub('"[^"]*"', '"..."')
+    -- libpq quotes the offending piece of the string, which may be the password itself: only quoted
+    -- single characters ("=") stay.
+    local shown = scrub(parse_error, secrets):gsub('"([^"]*)"', function(piece)
+      if #piece > 1 then return '"..."' end
+    end)
     return nil, "cannot read the PostgreSQL connection string: " .. shown
   end
   for _, s in ipairs(decoded) do secrets[#secrets + 1] = s end

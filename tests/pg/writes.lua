@@ -1,0 +1,143 @@
+-- Writes, errors, transactions, notices and escaping; runs with `exec --write`.
+local conn = connect()
+
+local n, tag = conn:query("CREATE TABLE people (id serial PRIMARY KEY, name text UNIQUE NOT NULL, age int)")
+eq({ n, tag }, { 0, "CREATE TABLE" }, "CREATE TABLE returns 0 and its tag")
+n, tag = conn:query("INSERT INTO people (name, age) VALUES ($1, $2), ($3, $4), ($5, NULL)", "ann", 30, "bob", 40, "cé")
+eq({ n, tag }, { 3, "INSERT 0 3" }, "INSERT of three rows returns 3")
+n = conn:query("UPDATE people SET age = age + 1 WHERE age IS NOT NULL")
+eq(n, 2, "UPDATE returns the rows it changed")
+n = conn:query("UPDATE people SET age = 0 WHERE name = 'nobody'")
+eq(n, 0, "UPDATE of nothing returns 0")
+local rows = conn:query("INSERT INTO people (name) VALUES ('dee') RETURNING id, name")
+eq(rows[1].name, "dee", "INSERT ... RETURNING returns rows")
+eq(math.type(rows[1].id), "integer", "...typed (serial id is an integer)")
+n = conn:query("DELETE FROM people WHERE name = $1", "dee")
+eq(n, 1, "DELETE returns 1")
+
+-- errors: nil, message, details
+local ok, err, details = conn:query("INSERT INTO people (name) VALUES ('ann')")
+eq(ok, nil, "a unique violation returns nil")
+like(err, '^pg hub@127%.0%.0%.1:%d+/jupyterhub: duplicate key value violates unique constraint "people_name_key" %(Key %(name%)=%(ann%) already exists%.%)$',
+  "...a message naming the connection, the constraint and the detail")
+eq(details.sqlstate, "23505", "...sqlstate 23505")
+eq(details.detail, "Key (name)=(ann) already exists.", "...details.detail")
+eq(details.constraint, "people_name_key", "...details.constraint")
+eq(details.table, "people", "...details.table")
+eq(details.severity, "ERROR", "...details.severity")
+eq(details.kind, "server", "...details.kind is server")
+ok, err, details = conn:query("SELEC 1")
+like(err, 'syntax error at or near "SELEC"', "a syntax error's message")
+eq(details.sqlstate, "42601", "...sqlstate 42601")
+eq(details.position, 1, "...and its position")
+ok, err, details = conn:query("SELECT * FROM no_such_table")
+like(err, 'relation "no_such_table" does not exist', "a missing table's message")
+eq(details.sqlstate, "42P01", "...sqlstate 42P01")
+ok, err, details = conn:query("SELECT 1; SELECT 2")
+eq(details and details.sqlstate, "42601", "two statements in one query are refused by the server")
+ok, err, details = conn:query("INSERT INTO people (name) VALUES (NULL)")
+eq(details.sqlstate, "23502", "a NOT NULL violation: 23502")
+eq(details.column, "name", "...details.column")
+ok, err, details = conn:query("SELECT 1/0")
+eq(details.sqlstate, "22012", "division by zero: 22012")
+ok, err, details = conn:query("SELECT nam FROM people")
+like(details.hint, 'Perhaps you meant to reference the column "people.name"', "details.hint carries the server's hint")
+
+-- COPY must go through copy_to
+ok, err = pcall(conn.query, conn, "COPY people TO STDOUT")
+check(not ok and err:find("use conn:copy_to", 1, true), "COPY ... TO STDOUT through query raises and says to use copy_to", tostring(err))
+ok, err = pcall(conn.query, conn, "COPY people FROM STDIN")
+check(not ok and err:find("use conn:copy_to", 1, true), "COPY ... FROM STDIN through query raises", tostring(err))
+eq(conn:query("SELECT count(*) AS n FROM people")[1].n, 3, "the connection works after both, nothing was copied in")
+
+-- transactions
+local result = conn:transaction(function(c)
+  assert(c:query("INSERT INTO people (name) VALUES ('tx1')"))
+  assert(c:query("INSERT INTO people (name) VALUES ('tx2')"))
+  return "committed", 2
+end)
+eq(result, "committed", "transaction returns what the function returned")
+eq(conn:query("SELECT count(*) AS n FROM people WHERE name LIKE 'tx%'")[1].n, 2, "...and its rows are committed")
+ok, err = pcall(conn.transaction, conn, function(c)
+  assert(c:query("INSERT INTO people (name) VALUES ('tx3')"))
+  error("boom in the middle")
+end)
+check(not ok and tostring(err):find("boom in the middle", 1, true), "an error inside a transaction is raised again", tostring(err))
+eq(conn:query("SELECT count(*) AS n FROM people WHERE name = 'tx3'")[1].n, 0, "...and its insert is rolled back")
+local value
+value, err = conn:transaction(function(c)
+  assert(c:query("INSERT INTO people (name) VALUES ('tx4')"))
+  return nil, "changed my mind"
+end)
+eq({ value, err }, { nil, "changed my mind" }, "a function returning nil, message: transaction returns them")
+eq(conn:query("SELECT count(*) AS n FROM people WHERE name = 'tx4'")[1].n, 0, "...and rolls back")
+value, err, details = conn:transaction(function(c)
+  return c:query("INSERT INTO people (name) VALUES ('ann')") -- a unique violation: nil, message, details
+end)
+eq(value, nil, "a failed statement returned from the function rolls back")
+eq(details and details.sqlstate, "23505", "...and its details come back")
+value, err, details = conn:transaction(function(c)
+  c:query("INSERT INTO people (name) VALUES ('ann')") -- ignored failure: the transaction is aborted
+  return true
+end)
+like(err, "rolled back: a statement in it had failed", "COMMIT after an ignored failure reports the rollback")
+eq(details and details.sqlstate, "25P02", "...with sqlstate 25P02")
+ok, err = pcall(conn.transaction, conn, function(c) return c:transaction(function() return true end) end)
+check(not ok and err:find("do not nest", 1, true), "nested transactions raise", tostring(err))
+eq(conn:query("SELECT 1 AS one")[1].one, 1, "the connection is usable after all of these")
+ok, err = pcall(conn.transaction, conn, "not a function")
+check(not ok and err:find("expected a function", 1, true), "transaction without a function raises")
+
+-- notices
+eq(conn:notices(), {}, "no notices yet")
+conn:query([[DO $$ BEGIN RAISE NOTICE 'first % notice', 1; RAISE WARNING 'careful' USING DETAIL = 'some detail', HINT = 'a hint'; END $$]])
+local notices = conn:notices()
+eq(#notices, 2, "two notices captured")
+eq(notices[1], { severity = "NOTICE", message = "first 1 notice", sqlstate = "00000" }, "the NOTICE")
+eq(notices[2], { severity = "WARNING", message = "careful", sqlstate = "01000", detail = "some detail", hint = "a hint" },
+  "the WARNING with detail and hint")
+eq(conn:notices(), {}, "notices() clears them")
+conn:query([[DO $$ BEGIN FOR i IN 1..1200 LOOP RAISE NOTICE 'n%', i; END LOOP; END $$]])
+notices = conn:notices()
+eq({ #notices, notices.dropped }, { 1000, 200 }, "at most 1000 notices are kept; the rest are counted in dropped")
+ok, err = pcall(conn.query, conn, [[DO $$ BEGIN RAISE NOTICE 'before the error'; RAISE EXCEPTION 'failing'; END $$]])
+notices = conn:notices()
+eq(notices[1] and notices[1].message, "before the error", "notices before an error are kept")
+
+-- escaping
+local nasty = "it's a \"test\" \\ with ' quotes; DROP TABLE people; --"
+local lit = assert(conn:escape_literal(nasty))
+eq(conn:query("SELECT " .. lit .. " AS v")[1].v, nasty, "escape_literal round-trips quotes and backslashes")
+like(conn:escape_literal("back\\slash"), "^ E'", "a backslash gives an E'' literal")
+local ident = assert(conn:escape_identifier('We"ird Table'))
+eq(ident, '"We""ird Table"', "escape_identifier doubles quotes")
+eq({ conn:query("CREATE TABLE " .. ident .. " (x int)") }, { 0, "CREATE TABLE" }, "...and the name works in SQL")
+eq(conn:query("SELECT count(*) AS n FROM pg_class WHERE relname = $1", 'We"ird Table')[1].n, 1, "...exactly as given")
+ok, err = pcall(conn.escape_literal, conn, "a\0b")
+check(not ok and err:find("NUL", 1, true), "escape_literal of a string with a NUL byte raises")
+local bad, bad_err = conn:escape_literal("\xff\xfe")
+check(bad == nil and type(bad_err) == "string", "escape_literal of invalid UTF-8 returns nil, message", tostring(bad_err))
+
+-- statement_timeout
+local previous = assert(conn:set_statement_timeout(0.2))
+eq(previous, 300, "the default statement_timeout is 300 s (set_statement_timeout returns the previous one)")
+ok, err, details = conn:query("SELECT pg_sleep(2)")
+like(err, "canceling statement due to statement timeout", "a statement over statement_timeout is cancelled")
+eq(details.sqlstate, "57014", "...sqlstate 57014")
+conn:set_statement_timeout(previous)
+eq(conn:info().statement_timeout, 300, "...and it can be put back")
+ok, err = pcall(conn.set_statement_timeout, conn, 0)
+check(not ok, "a statement_timeout of 0 (no limit) raises")
+
+-- close
+conn:close()
+conn:close()
+check(true, "close twice is harmless")
+ok, err = pcall(conn.query, conn, "SELECT 1")
+check(not ok and err:find("closed PostgreSQL connection", 1, true), "a closed connection raises", tostring(err))
+like(tostring(conn), "closed", "tostring of a closed connection")
+do
+  local scoped <close> = connect()
+  eq(scoped:query("SELECT 2 AS two")[1].two, 2, "a to-be-closed connection works")
+end
+done_checks()
