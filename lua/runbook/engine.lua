@@ -1,11 +1,13 @@
 -- The engine: runs a runbook's discovery read-only, asks for confirmation, and applies a plan action
 -- by action, re-checking each precondition just before acting and journaling every step.
 local host = require "runbook.host"
+local http = require "runbook.http"
 local json = require "runbook.json"
 local journal = require "runbook.journal"
 local params = require "runbook.params"
 local plan = require "runbook.plan"
 local policy = require "runbook.policy"
+local pacing = require "runbook.pacing"
 local sched = require "runbook.sched"
 local ui = require "runbook.ui"
 local util = require "runbook.util"
@@ -105,10 +107,14 @@ local function run_one(def, ctx, action, j)
   return outcome, message
 end
 
-local function concurrency_of(def, ctx, handler)
-  if not handler.concurrent then return 1 end
-  local n = ctx.params.concurrency or handler.concurrency or 4
-  return math.max(1, math.floor(n))
+-- The pacer of a run of actions: one at a time unless the handler says its actions may overlap;
+-- then adaptive between 1 and the `concurrency` parameter, at most `max_rate` a second, unless
+-- the runbook's `adaptive` parameter is false (then exactly `concurrency`).
+local function pacer_for(ctx, handler)
+  if not handler.concurrent then return pacing.new({ max = 1, adaptive = false }) end
+  local p = ctx.params
+  return pacing.new({ max = p.concurrency or handler.concurrency or 4, max_rate = p.max_rate,
+                      adaptive = p.adaptive ~= false })
 end
 
 -- apply(def, doc, ctx, j, done_ids) -> results. done_ids: actions already finished (resume).
@@ -149,8 +155,8 @@ function engine.apply(def, doc, ctx, j, done_ids)
       else
         -- A run of consecutive actions of one kind goes through the scheduler together.
         local batch = { action }
-        local limit = concurrency_of(def, ctx, handler)
-        if limit > 1 and not results.stop_reason then
+        local pacer = pacer_for(ctx, handler)
+        if handler.concurrent and not results.stop_reason then
           local k = i + 1
           while k <= #actions and actions[k].kind == action.kind do
             if not (done_ids and done_ids[actions[k].id]) then batch[#batch + 1] = actions[k] end
@@ -161,14 +167,18 @@ function engine.apply(def, doc, ctx, j, done_ids)
           i = i + 1
         end
         local next_index = 0
+        http.observer = pacer
         sched.run({
-          limit = function() return limit end,
+          limit = function() return pacer:limit() end,
           next_job = function()
             if host.interrupted() or (results.stop_reason and not handler.always) then return nil end
             next_index = next_index + 1
             local a = batch[next_index]
             if not a then return nil end
-            return function() return a, run_one(def, ctx, a, j) end
+            return function()
+              pacer:acquire()
+              return a, run_one(def, ctx, a, j)
+            end
           end,
           on_finish = function(a, outcome, message)
             remember(a, outcome, message)
@@ -178,6 +188,8 @@ function engine.apply(def, doc, ctx, j, done_ids)
             end
           end,
         })
+        http.observer = nil
+        results.pacing = pacer.history
         for n = next_index + 1, #batch do results.not_run[#results.not_run + 1] = { action = batch[n] } end
         if host.interrupted() and not results.stop_reason then
           results.stop_reason = "interrupted by " .. host.interrupted()

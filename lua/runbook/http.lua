@@ -81,6 +81,10 @@ local function judge(req, opts, try, resp, message, class)
   return nil, wait
 end
 
+-- http.observer, when set (the engine sets it while it applies actions), hears of every response:
+-- observer:observe(seconds, status|nil, method). That is how concurrency adapts to the server.
+http.observer = nil
+
 local function finish(req, opts, transfer)
   for try = 0, opts.retries or 4 do
     transfer = transfer or core.start(req)
@@ -89,6 +93,7 @@ local function finish(req, opts, transfer)
     transfer:cancel()
     transfer = nil
     local resp = status and { status = status, headers = headers, body = body, time = seconds } or nil
+    if http.observer then http.observer:observe(resp and resp.time or 0, resp and resp.status or nil, req.method) end
     local final, wait = judge(req, opts, try, resp, headers, body)
     if final then return table.unpack(final, 1, 3) end
     -- Jitter spreads retries of concurrent requests so they do not arrive together.
