@@ -1065,7 +1065,8 @@ static int core_connect(lua_State *L)
 
     struct connect_params cp = {.n = 0};
     add_param(&cp, "fallback_application_name", "runbook");
-    add_param(&cp, "connect_timeout", "10");
+    /* PGCONNECT_TIMEOUT is libpq's to read: a default here would hide it. */
+    add_param(&cp, "connect_timeout", getenv("PGCONNECT_TIMEOUT") ? NULL : "10");
     /* Keepalives find a dead peer while we wait for an answer; tcp_user_timeout ends a send that is
      * never acknowledged. Together with statement_timeout, no call waits forever. */
     add_param(&cp, "keepalives", "1");
@@ -1127,10 +1128,11 @@ static void rollback_if_open(struct pg_conn *c)
 }
 
 /* START TRANSACTION READ ONLY, then a snapshot: once a query has run, PostgreSQL refuses to make the
- * transaction read-write (SET TRANSACTION READ WRITE fails with 25001). Leaves any failure in h. */
+ * transaction read-write (SET TRANSACTION READ WRITE fails with 25001). NOT DEFERRABLE: a site whose
+ * default is SERIALIZABLE DEFERRABLE would otherwise make the snapshot wait. Leaves any failure in h. */
 static int begin_read_only(struct pg_conn *c, struct result_holder *h)
 {
-    holder_set(h, PQexec(c->pg, "START TRANSACTION READ ONLY; SELECT 1"));
+    holder_set(h, PQexec(c->pg, "START TRANSACTION READ ONLY, NOT DEFERRABLE; SELECT 1"));
     if (PQresultStatus(h->res) == PGRES_TUPLES_OK && PQtransactionStatus(c->pg) == PQTRANS_INTRANS) {
         holder_set(h, NULL);
         return 1;
@@ -1545,11 +1547,13 @@ static int core_copy_out(lua_State *L)
 static int core_begin(lua_State *L)
 {
     struct pg_conn *c = check_conn(L, 1);
+    if (PQstatus(c->pg) != CONNECTION_OK) /* a lost connection is a failure, not an open transaction */
+        return push_failure(L, PQerrorMessage(c->pg), "connection");
     if (c->block != BLOCK_NONE || PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         return luaL_error(L, "a transaction is already open on this connection (transactions do not nest)");
     struct result_holder *h = new_holder(L);
     if (phase_is_guarded()) {
-        if (PQstatus(c->pg) != CONNECTION_OK || !begin_read_only(c, h))
+        if (!begin_read_only(c, h))
             return push_statement_result(L, c, h);
         c->block = BLOCK_GUARDED;
     } else {
@@ -1673,6 +1677,8 @@ static int conn_set_statement_timeout(lua_State *L)
 {
     struct pg_conn *c = check_conn(L, 1);
     long long ms = timeout_ms(L, 2, luaL_checknumber(L, 2));
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return push_failure(L, PQerrorMessage(c->pg), "connection");
     if (c->block != BLOCK_NONE || PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         return luaL_error(L, "set_statement_timeout cannot be called inside a transaction");
     long long previous = c->statement_timeout_ms;

@@ -49,6 +49,7 @@ ok $? "test tables created as hub"
 run_checks types exec "$(script types)"
 run_checks writes exec --write "$(script writes)"
 run_checks arrays exec "$(script arrays)"
+run_checks guard exec "$(script guard)"
 
 # ---------------------------------------------------------------- the read-only guard
 # A session the guard must not touch: pg_terminate_backend is a function a read-only transaction allows.
@@ -335,5 +336,11 @@ is "$RC" 1 "a server that never answers: exit 1"
 like "$ERR" "timeout expired \(the server did not answer in time" "...timeout expired, with advice"
 ok $(( elapsed_ms >= 1500 && elapsed_ms < 10000 ? 0 : 1 )) "...after connect_timeout=2 (${elapsed_ms} ms)"
 unlike "$ERR" "Silent-Secret" "...and without the password"
+started=$(date +%s%N)
+PGCONNECT_TIMEOUT=2 run_rb exec "$CONNECT" PG_SILENT_URL
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+ok $(( RC == 1 && elapsed_ms >= 1500 && elapsed_ms < 10000 ? 0 : 1 )) "PGCONNECT_TIMEOUT=2 is honoured (${elapsed_ms} ms)"
+run_rb exec "$CONNECT" PG_HUB_URL '{"statement_timeout": 0}'
+like "$ERR" "statement_timeout must be more than 0 seconds" "statement_timeout 0 (no limit) is refused"
 
 done_testing

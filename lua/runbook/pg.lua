@@ -116,6 +116,12 @@ local function check_options(opts)
       error(string.format("pg.connect: option %s must be a %s", key, known[key]), 3)
     end
   end
+  if opts.connect_timeout and not (opts.connect_timeout >= 1 and opts.connect_timeout <= 3600) then
+    error("pg.connect: connect_timeout must be between 1 and 3600 seconds", 3)
+  end
+  if opts.statement_timeout and not (opts.statement_timeout > 0 and opts.statement_timeout <= 86400 * 365) then
+    error("pg.connect: statement_timeout must be more than 0 seconds (every statement is bounded)", 3)
+  end
   return opts
 end
 

@@ -129,6 +129,23 @@ eq(conn:info().statement_timeout, 300, "...and it can be put back")
 ok, err = pcall(conn.set_statement_timeout, conn, 0)
 check(not ok, "a statement_timeout of 0 (no limit) raises")
 
+-- a connection the server ends: failures, not crashes; then it stays failed (no silent reconnect)
+local doomed = connect()
+local doomed_pid = doomed:info().backend_pid
+eq(conn:query("SELECT pg_terminate_backend($1) AS done", doomed_pid)[1].done, true, "another session ends ours")
+local lost, lost_err, lost_details = doomed:query("SELECT 1")
+eq(lost, nil, "a query on a connection the server ended returns nil")
+check(lost_err:find("terminating connection due to administrator command", 1, true)
+  or lost_err:find("server closed the connection unexpectedly", 1, true), "...saying the server ended it", lost_err)
+eq(lost_details.kind, "connection", "...kind connection")
+lost, lost_err, lost_details = doomed:query("SELECT 1")
+like(lost_err, "no connection to the server", "the next query says there is no connection")
+lost, lost_err = doomed:transaction(function() return true end)
+like(lost_err, "no connection to the server", "so does transaction()")
+lost, lost_err = doomed:set_statement_timeout(10)
+like(lost_err, "no connection to the server", "and set_statement_timeout()")
+doomed:close()
+
 -- close
 conn:close()
 conn:close()
