@@ -116,7 +116,8 @@ static void skip_space_and_comments(struct sql_lexer *lx)
         if (is_space_char(*lx->p)) {
             lx->p++;
         } else if (lx->end - lx->p >= 2 && lx->p[0] == '-' && lx->p[1] == '-') {
-            while (lx->p < lx->end && *lx->p != '\n')
+            /* PostgreSQL ends a line comment at \r as well as \n: so must we, or code could hide here */
+            while (lx->p < lx->end && *lx->p != '\n' && *lx->p != '\r')
                 lx->p++;
         } else if (lx->end - lx->p >= 2 && lx->p[0] == '/' && lx->p[1] == '*') {
             int nesting = 0; /* PostgreSQL's block comments nest */
@@ -995,9 +996,13 @@ static void push_seconds(lua_State *L, long long ms)
         lua_pushnumber(L, (double)ms / 1000.0);
 }
 
+/* statement_timeout is an int of milliseconds on the server: at most about 24.8 days. */
+#define MAX_TIMEOUT_SECONDS 2147483.0
+
 static long long timeout_ms(lua_State *L, int index, double seconds)
 {
-    luaL_argcheck(L, seconds > 0 && seconds <= 86400.0 * 365, index, "a timeout in seconds, more than 0");
+    luaL_argcheck(L, seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS, index,
+                  "a timeout in seconds, more than 0 and at most 2147483");
     long long ms = (long long)ceil(seconds * 1000);
     return ms < 1 ? 1 : ms;
 }

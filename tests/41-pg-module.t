@@ -244,7 +244,7 @@ else
   ok $(( copy_rss < 30720 ? 0 : 1 )) "peak RSS during the copy under 30 MB: memory stays flat (${copy_rss} kB)"
 fi
 
-run_rb exec "$COPY_SCRIPT" "SELECT id, tricky FROM big WHERE id <= 5000" "$SCRATCH/query.csv" '{"format": "csv", "header": true}'
+run_rb exec "$COPY_SCRIPT" "SELECT id, tricky FROM big WHERE id <= 5000;" "$SCRATCH/query.csv" '{"format": "csv", "header": true}'
 is "$RC" 0 "copy_to of a query as CSV with a header exits 0" || diag "$ERR"
 is "$(sha256sum <"$SCRATCH/query.csv" | cut -d' ' -f1)" "$(sha256sum <"$SCRATCH/psql.csv" | cut -d' ' -f1)" "...the same bytes as psql's \\copy"
 run_rb exec "$COPY_SCRIPT" "COPY (SELECT id FROM big WHERE id <= 3) TO STDOUT" "$SCRATCH/stmt.copy"
@@ -341,6 +341,6 @@ PGCONNECT_TIMEOUT=2 run_rb exec "$CONNECT" PG_SILENT_URL
 elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 ok $(( RC == 1 && elapsed_ms >= 1500 && elapsed_ms < 10000 ? 0 : 1 )) "PGCONNECT_TIMEOUT=2 is honoured (${elapsed_ms} ms)"
 run_rb exec "$CONNECT" PG_HUB_URL '{"statement_timeout": 0}'
-like "$ERR" "statement_timeout must be more than 0 seconds" "statement_timeout 0 (no limit) is refused"
+like "$ERR" "connect.lua:[0-9]+: pg.connect: statement_timeout must be more than 0" "statement_timeout 0 (no limit) is refused, naming the caller's line"
 
 done_testing

@@ -119,8 +119,8 @@ local function check_options(opts)
   if opts.connect_timeout and not (opts.connect_timeout >= 1 and opts.connect_timeout <= 3600) then
     error("pg.connect: connect_timeout must be between 1 and 3600 seconds", 3)
   end
-  if opts.statement_timeout and not (opts.statement_timeout > 0 and opts.statement_timeout <= 86400 * 365) then
-    error("pg.connect: statement_timeout must be more than 0 seconds (every statement is bounded)", 3)
+  if opts.statement_timeout and not (opts.statement_timeout > 0 and opts.statement_timeout <= 2147483) then
+    error("pg.connect: statement_timeout must be more than 0 and at most 2147483 seconds (every statement is bounded)", 3)
   end
   return opts
 end
@@ -267,7 +267,7 @@ local function copy_statement(conn, what, opts)
   end
   local source
   if what:find("%s") then
-    source = "(" .. what .. ")"
+    source = "(" .. what:gsub("[;%s]+$", "") .. ")" -- "SELECT ...;" is a query too
   else
     local parts = {}
     for part in what:gmatch("[^.]+") do parts[#parts + 1] = assert(conn:escape_identifier(part)) end
