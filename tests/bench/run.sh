@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: measurements too long for the test suite, printed as a table and saved as JSON.
-#   BENCH_USERS (default 10000): users on the bench hub, half of them dormant.
-# Measures: `plan` over every user (wall time, peak RSS, client CPU per user), and start-up time of
-# `runbook version` and `runbook list`.
+#   BENCH_USERS (default 10000): users on the bench hub for the planning measurement, half dormant.
+#   BENCH_DELETES (default 1000), BENCH_RTT_MS (default 20): see tests/bench/prune_bench.py.
+# Measures: `plan` over every user (wall time, peak RSS, client CPU per user); start-up time of
+# `runbook version` and `runbook list`; then prune throughput against the hub's own ceiling, with a
+# canary measuring what the hub's users feel (prune_bench.py).
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 PY=/usr/bin/python3
@@ -48,12 +50,17 @@ PYEOF
 version_ms=$(startup "$RUNBOOK" version)
 list_ms=$(startup "$RUNBOOK" list)
 
-"$PY" - "$OUT_JSON" <<PYEOF
+"$PY" "$TOP/tests/lib/hub.py" stop --dir "$HUB" >/dev/null 2>&1  # one hub at a time: the numbers are the hub's
+mkdir -p "$WORK/prune"
+"$PY" "$TOP/tests/bench/prune_bench.py" "$WORK/prune" "$WORK/prune.json" || exit 1
+
+"$PY" - "$OUT_JSON" "$WORK/prune.json" <<PYEOF
 import json, sys
 r = {"users": $N, "planned_deletions": $actions,
      "plan": {"wall_s": $plan_wall, "peak_rss_mib": round($plan_rss / 1024, 1), "cpu_s": $plan_cpu,
               "cpu_us_per_user": round($plan_cpu / $N * 1e6, 1)},
      "startup_ms": {"version": $version_ms, "list": $list_ms}}
+r["prune"] = json.load(open(sys.argv[2]))
 json.dump(r, open(sys.argv[1], "w"), indent=2)
 print(f"{'measurement':<44} {'value':>12}")
 print(f"{'users on the hub':<44} {r['users']:>12}")
@@ -63,5 +70,14 @@ print(f"{'plan: client CPU (s)':<44} {r['plan']['cpu_s']:>12.2f}")
 print(f"{'plan: client CPU per user (us)':<44} {r['plan']['cpu_us_per_user']:>12}")
 print(f"{'runbook version start (ms, target < 10)':<44} {r['startup_ms']['version']:>12}")
 print(f"{'runbook list start (ms, target < 10)':<44} {r['startup_ms']['list']:>12}")
+p = r["prune"]
+print()
+print(f"hub ceiling, back-to-back DELETEs: {p['ceiling_1_client']}/s (1 client), {p['ceiling_4_clients']}/s (4 clients)")
+print(f"{'prune of ' + str(p['deletions_per_run']) + ' users':<26} {'deleted/s':>10} {'/ceiling':>9} {'in flight':>10} {'canary p50':>11} {'p95 idle':>9} {'p95 during':>11} {'p95 ratio':>10}")
+for run in p["runs"]:
+    flight = f"{run['in_flight_last']}/{run['in_flight_max']}" if run["in_flight_max"] else "1"
+    print(f"{run['label']:<26} {run['per_second']:>10} {run['ratio_to_ceiling']:>9} {flight:>10} "
+          f"{str(run['canary_during']['p50']):>11} {str(run['canary_idle']['p95']):>9} {str(run['canary_during']['p95']):>11} {str(run['canary_p95_ratio']):>10}")
+print("(in flight: last/max of the adaptive pacer; canary: GET of an active user every 100 ms, in ms)")
 print(f"saved to {sys.argv[1]}")
 PYEOF
