@@ -1372,11 +1372,19 @@ static int is_copy_status(const PGresult *res)
 
 /* exec(conn, sql, ...) -> rows, columns, json_columns | affected, tag | nil, message, details
  * One statement with $1... parameters (nil is NULL). In read-only phases it runs under the guard. */
+/* libpq reads the SQL up to its first NUL byte: the server would run less than the guard checked. */
+static const char *check_sql(lua_State *L, int index, size_t *len)
+{
+    const char *sql = luaL_checklstring(L, index, len);
+    luaL_argcheck(L, memchr(sql, '\0', *len) == NULL, index, "SQL text cannot contain NUL bytes");
+    return sql;
+}
+
 static int core_exec(lua_State *L)
 {
     struct pg_conn *c = check_conn(L, 1);
     size_t sql_len;
-    const char *sql = luaL_checklstring(L, 2, &sql_len);
+    const char *sql = check_sql(L, 2, &sql_len);
     int nparams = lua_gettop(L) - 2;
     luaL_argcheck(L, nparams <= MAX_PARAMS, 2, "too many parameters");
     const char **values = param_values(L, 3, nparams);
@@ -1500,7 +1508,7 @@ static int core_copy_out(lua_State *L)
 {
     struct pg_conn *c = check_conn(L, 1);
     size_t sql_len;
-    const char *sql = luaL_checklstring(L, 2, &sql_len);
+    const char *sql = check_sql(L, 2, &sql_len);
     luaL_checktype(L, 3, LUA_TFUNCTION);
     lua_settop(L, 3);
     if (!is_copy_to_stdout(sql, sql_len))

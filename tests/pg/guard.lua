@@ -27,6 +27,8 @@ refused("COMMIT", "transaction control")
 refused("-- a comment first\ncommit", "transaction control", "COMMIT after a comment")
 refused("(((BEGIN", "transaction control", "BEGIN after parentheses")
 refused("/* x /* nested */ */ SELECT pg_terminate_backend(1)", "pg_terminate_backend", "a call after a nested comment")
+refused("SELECT 1 -- a comment that ends at a carriage return\r, pg_terminate_backend(1)", "pg_terminate_backend",
+  "a call after a line comment ended by \\r")
 refused("SELECT $a$ $$ $a$, pg_terminate_backend(1)", "pg_terminate_backend", "a call after a dollar quote")
 refused("SELECT 'a\\' , pg_terminate_backend(1) --'", "pg_terminate_backend",
   "a call that is code when backslashes do not escape (standard_conforming_strings on)")

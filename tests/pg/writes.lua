@@ -43,6 +43,9 @@ eq(details.sqlstate, "22012", "division by zero: 22012")
 ok, err, details = conn:query("SELECT nam FROM people")
 like(details.hint, 'Perhaps you meant to reference the column "people.name"', "details.hint carries the server's hint")
 
+ok, err = pcall(conn.query, conn, "SELECT 1 AS one\0; DROP TABLE people")
+check(not ok and err:find("SQL text cannot contain NUL bytes", 1, true), "SQL with a NUL byte raises (libpq would cut it)", tostring(err))
+
 -- COPY must go through copy_to
 ok, err = pcall(conn.query, conn, "COPY people TO STDOUT")
 check(not ok and err:find("use conn:copy_to", 1, true), "COPY ... TO STDOUT through query raises and says to use copy_to", tostring(err))
