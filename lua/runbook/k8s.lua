@@ -423,7 +423,10 @@ end
 -- What `kubectl rollout restart` does: stamp the pod template, so the deployment rolls out anew.
 function Client:rollout_restart(name, opts)
   opts = opts or {}
-  local stamp = util.format_time(host.now())
+  -- RFC 3339 with microseconds: kubectl stamps whole seconds, so two restarts within one second would
+  -- make the second a no-op patch (nothing restarts); a finer stamp always changes the template.
+  local now = host.now()
+  local stamp = os.date("!%Y-%m-%dT%H:%M:%S", math.floor(now)) .. string.format(".%06dZ", math.floor((now % 1) * 1e6))
   local patch = { spec = { template = { metadata = { annotations = { ["kubectl.kubernetes.io/restartedAt"] = stamp } } } } }
   local d, err, status = self:patch("deployments", name, patch, { namespace = opts.namespace, dry_run = opts.dry_run })
   if not d then return nil, err, status end
