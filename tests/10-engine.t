@@ -261,6 +261,22 @@ run_rb resume "$sj" --yes
 is "$RC" 0 "  resume finishes the rest"
 is "$(kv_count "^DELETE /keys/tmp-s[0-9] 204")" 3 "  each key deleted once"
 
+# --- on_stop puts things back when a run stops; resume repeats converging actions first ---
+kv_put gate open; kv_put job-1 x; kv_put job-2 fail; kv_put job-3 x
+run_rb run kv-gated --yes --journal-dir "$SCRATCH/gj"
+is "$RC" 1 "a run that stops at a failed action: exit 1"
+like "$ERR" "the gate is open again" "  on_stop ran and said what it did"
+is "$(kv_get gate | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["value"])')" open "  the gate is open after the stop"
+is "$(kv_keys | tr ' ' '\n' | grep -c '^job-')" 2 "  job-1 deleted, job-2 failed, job-3 not run"
+gj=$(ls "$SCRATCH"/gj/*.journal)
+like "$(cat "$gj")" '"type":"on_stop"' "  the journal records on_stop"
+kv_put job-2 x
+run_rb resume "$gj" --yes
+is "$RC" 0 "resume after fixing the cause: exit 0"
+is "$(kv_keys | tr ' ' '\n' | grep -c '^job-')" 0 "  the remaining keys are deleted"
+is "$(grep -E '^PUT /keys/gate ' "$KV_DIR/requests.log" | wc -l | tr -d ' ')" 5 "  gate: opened by the test, closed, reopened by on_stop, closed again by resume, opened at the end"
+is "$(kv_get gate | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["value"])')" open "  the gate ends open"
+
 # --- exec ---
 cat > "$SCRATCH/script.lua" <<'LUA'
 local http = require "runbook.http"

@@ -228,9 +228,13 @@ function commands.resume(pos, opts)
   lazy.plan.check_fresh(doc, def, nil, host.now())
   local loaded_policy = plan_policy(doc, def, opts.policy)
   if state.torn then ui.warn("the journal's last line was torn (the process died while writing it); it is ignored") end
+  -- Finished actions are not repeated, except those whose handler converges on a state that an
+  -- on_stop handler may have undone (wipe-hub-db's "access is cut"): those are checked again.
   local done_ids, earlier = {}, { done = 0, skipped = 0 }
   for id, event in pairs(state.outcomes) do
-    if event.outcome ~= "failed" then
+    local action = doc.actions[id]
+    local handler = action and def.actions[action.kind]
+    if event.outcome ~= "failed" and not (handler and handler.repeat_on_resume) then
       done_ids[id] = true
       earlier[event.outcome] = (earlier[event.outcome] or 0) + 1
     end

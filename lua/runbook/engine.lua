@@ -198,6 +198,15 @@ function engine.apply(def, doc, ctx, j, done_ids)
       end
     end
   end
+  if results.stop_reason and def.on_stop then
+    -- The runbook's chance to put things back when a run stops halfway (wipe-hub-db restores
+    -- access when the database is consistent). Journaled, so `resume` knows it happened.
+    local ok, outcome, message = xpcall(def.on_stop, host.traceback, ctx, results)
+    local text = ok and message or tostring(outcome)
+    if ok and outcome then ui.info(text or "the runbook's stop handler ran") end
+    if not ok or not outcome then ui.warn("after the stop: " .. (text or "nothing was put back")) end
+    j:record({ type = "on_stop", outcome = ok and (outcome and "done" or "declined") or "failed", message = text })
+  end
   host.set_phase("readonly")
   if not results.stop_reason then
     j:record({ type = "finish", done = #results.done, skipped = #results.skipped, failed = #results.failed })

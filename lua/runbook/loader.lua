@@ -95,7 +95,7 @@ local function check_definition(def)
   for name, kind in pairs(def.policy or {}) do
     if not POLICY_TYPES[kind] then return "policy key '" .. tostring(name) .. "' has unknown type " .. tostring(kind) end
   end
-  for _, field in ipairs({ "target", "setup", "report" }) do
+  for _, field in ipairs({ "target", "setup", "report", "on_stop" }) do
     if def[field] ~= nil and type(def[field]) ~= "function" then return "'" .. field .. "' must be a function" end
   end
 end
