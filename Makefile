@@ -76,22 +76,86 @@ check-asan: deps
 runbook-asan: $(BUILD)/main.o $(LIB_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Fuzzing (tests/fuzz/README.md). `make fuzz` builds every target with clang and libFuzzer in its own
+# tree and runs each for FUZZ_SECONDS on its corpus; `make test` replays the corpora and regression
+# inputs through the same entry points built without libFuzzer (replay-TARGET, in test-programs).
+FUZZ_TARGETS ?= $(filter-out fuzz_lua replay,$(basename $(notdir $(wildcard tests/fuzz/*.c))))
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_FLAGS    = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+                -DRB_FUZZ_LUA_COVERAGE
+FUZZ_REPLAYS := $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZ_TARGETS))
+REPLAY_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_HARNESS  = tests/fuzz/fuzz_lua.c tests/fuzz/fuzz.h
+
+test-programs: $(FUZZ_REPLAYS)
+
+.PHONY: fuzz fuzz-programs
+fuzz:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz needs clang and libclang-rt-14-dev: apt-get install clang libclang-rt-14-dev" >&2; exit 1; }
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS)" WARN="-Wall -Wextra -Wno-unused-parameter" fuzz-programs
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-programs: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
+
+# The library as an archive: a target that includes a source file whole (ws_handshake.c) replaces its object.
+$(BUILD)/librunbook.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_HARNESS) $(BUILD)/librunbook.a
+	@mkdir -p $(BUILD)/fuzz
+	$(CC) $(ALL_CFLAGS) -Itests/fuzz -fsanitize=fuzzer -o $@ $< tests/fuzz/fuzz_lua.c $(BUILD)/librunbook.a $(LDLIBS)
+
+$(BUILD)/tests/replay-%: tests/fuzz/%.c tests/fuzz/replay.c $(FUZZ_HARNESS) $(BUILD)/librunbook.a
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) $(REPLAY_SAN) -Itests/fuzz -o $@ $< tests/fuzz/replay.c tests/fuzz/fuzz_lua.c \
+	  $(BUILD)/librunbook.a $(LDLIBS)
+
 demo: deps all
 	@tests/demo.sh
 
 bench: deps all
 	@tests/bench/run.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/runbook/runbooks
-	install -m 0755 runbook $(DESTDIR)$(PREFIX)/bin/runbook
-	install -m 0644 runbooks/*.lua $(DESTDIR)$(PREFIX)/share/runbook/runbooks/
-	if [ -f doc/runbook.1 ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && \
-	  install -m 0644 doc/runbook.1 $(DESTDIR)$(PREFIX)/share/man/man1/runbook.1; fi
+# GNU-style locations; DESTDIR stages an install (packaging, tests). Runbooks and Lua modules are
+# embedded in the binary: the runbooks under share/runbook are for reading, not loaded from there;
+# share/runbook/schema holds the JSON Schemas of the --output json documents.
+BINDIR      ?= $(PREFIX)/bin
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR  ?= $(DATADIR)/zsh/vendor-completions
+INSTALL     ?= install
 
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
+	  $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(DATADIR)/runbook/runbooks $(DESTDIR)$(DATADIR)/runbook/schema
+	$(INSTALL) -m 0755 runbook $(DESTDIR)$(BINDIR)/runbook
+	$(INSTALL) -m 0644 doc/runbook.1 $(DESTDIR)$(MANDIR)/man1/runbook.1
+	$(INSTALL) -m 0644 completions/runbook.bash $(DESTDIR)$(BASHCOMPDIR)/runbook
+	$(INSTALL) -m 0644 completions/_runbook $(DESTDIR)$(ZSHCOMPDIR)/_runbook
+	$(INSTALL) -m 0644 runbooks/*.lua $(DESTDIR)$(DATADIR)/runbook/runbooks/
+	$(INSTALL) -m 0644 doc/schema/*.json $(DESTDIR)$(DATADIR)/runbook/schema/
+
+# Removes exactly what install put there; shared directories (bin, man1, ...) stay.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/runbook $(DESTDIR)$(PREFIX)/share/man/man1/runbook.1
-	rm -rf $(DESTDIR)$(PREFIX)/share/runbook
+	rm -f $(DESTDIR)$(BINDIR)/runbook $(DESTDIR)$(MANDIR)/man1/runbook.1 \
+	  $(DESTDIR)$(BASHCOMPDIR)/runbook $(DESTDIR)$(ZSHCOMPDIR)/_runbook
+	rm -rf $(DESTDIR)$(DATADIR)/runbook
+
+# runbook-portable: Lua 5.4, lua-cjson and libyaml linked from Debian's static archives, runbooks
+# embedded, so a host needs only libcurl, libpq and OpenSSL (and libc) to run it: no Lua, no libyaml.
+# The objects are the normal build's; only the link differs. PORTABLE names the output file.
+PORTABLE ?= runbook-portable
+STATIC_A  = $(CJSON_A) $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a \
+            $(shell pkg-config --variable=libdir yaml-0.1 2>/dev/null)/libyaml.a
+PORTABLE_LDLIBS = $(STATIC_A) $(shell pkg-config --libs libcurl libpq openssl 2>/dev/null) -lm
+
+.PHONY: portable
+portable: $(PORTABLE)
+
+$(PORTABLE): $(BUILD)/main.o $(LIB_OBJS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PORTABLE_LDLIBS)
 
 clean:
-	rm -rf build build-asan runbook runbook-asan
+	rm -rf build build-asan runbook runbook-asan runbook-portable
