@@ -1,0 +1,1 @@
+exclude = function() while true do end end

@@ -1,0 +1,2 @@
+max_actions = "lots"
+protected_users = { 1, 2 }
