@@ -8,6 +8,7 @@
  *
  * Calls block (with timeouts); no Lua code runs inside libcurl. */
 #define _GNU_SOURCE /* memmem */
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <lauxlib.h>
@@ -245,21 +246,26 @@ static int find_header(const char *head, const char *name, char *out, size_t out
     return 0;
 }
 
-/* Decodes a chunked body in place; returns its length, or -1 if incomplete. */
-static long dechunk(char *body, size_t len)
+/* Decodes a chunked body in place; returns its length, or -1 if incomplete. With compact == 0 it only
+ * measures: the body is left as received, so it can be decoded again once more of it arrived. */
+static long dechunk(char *body, size_t len, int compact)
 {
     size_t in = 0, out = 0;
     for (;;) {
         char *eol = memmem(body + in, len - in, "\r\n", 2);
         if (!eol)
             return -1;
+        /* strtoul would skip spaces and line breaks and take a sign ("-1" is SIZE_MAX): a hex digit first */
+        if (!isxdigit((unsigned char)body[in]))
+            return -1;
         size_t size = strtoul(body + in, NULL, 16);
         in = (size_t)(eol - body) + 2;
         if (size == 0)
             return (long)out;
-        if (in + size + 2 > len)
+        if (size > len - in || len - in - size < 2) /* not `in + size + 2 > len`: a huge size wraps */
             return -1;
-        memmove(body + out, body + in, size);
+        if (compact)
+            memmove(body + out, body + in, size);
         out += size;
         in += size + 2;
     }
@@ -277,7 +283,7 @@ static int push_refusal(lua_State *L, struct ws_conn *c, int status, const char 
     c->len -= head_len;
     const char *error, *kind;
     while ((want < 0 || (long)c->len < want) && c->len < MAX_ERROR_BODY && c->len + c->start < RECV_BUFFER) {
-        if (chunked && dechunk((char *)c->buf + c->start, c->len) >= 0)
+        if (chunked && dechunk((char *)c->buf + c->start, c->len, 0) >= 0)
             break;
         int got = receive_more(c, deadline, &error, &kind);
         if (got <= 0)
@@ -285,7 +291,7 @@ static int push_refusal(lua_State *L, struct ws_conn *c, int status, const char 
     }
     size_t body_len = want >= 0 && (size_t)want < c->len ? (size_t)want : c->len;
     if (chunked) {
-        long n = dechunk((char *)c->buf + c->start, c->len);
+        long n = dechunk((char *)c->buf + c->start, c->len, 1);
         body_len = n >= 0 ? (size_t)n : 0;
     }
     lua_pushnil(L);
