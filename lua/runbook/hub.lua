@@ -325,6 +325,7 @@ function hub.server_state(user)
     for _, name in ipairs(util.sorted_keys(user.servers)) do
       local s = user.servers[name]
       local label = name == "" and "server" or ("named server '" .. name .. "'")
+      if type(s) ~= "table" then return label .. " in a state the hub did not describe" end -- cannot judge: keep
       if present(s.pending) then return label .. " pending (" .. tostring(s.pending) .. ")" end
       if s.ready or present(s.started) or present(s.url) then return label .. " running" end
     end

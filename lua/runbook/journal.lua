@@ -56,6 +56,11 @@ end
 function journal.read(path)
   local text, err = host.read_file(path)
   if not text then util.fail(2, "cannot read journal %s", err) end
+  return journal.parse(text, path)
+end
+
+-- parse(text, path): what read returns, from the journal's text (path names it in messages; a fuzz entry).
+function journal.parse(text, path)
   local lines = {}
   for line in text:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
   local tail = text:match("[^\n]+$")
@@ -69,6 +74,9 @@ function journal.read(path)
         break
       end
       util.fail(2, "journal %s is damaged at line %d; it cannot be resumed safely", path, n)
+    end
+    if (event.type == "start" or event.type == "end") and math.type(event.id) ~= "integer" then
+      util.fail(2, "journal %s is damaged at line %d (an action without its id); it cannot be resumed safely", path, n)
     end
     if n == 1 then
       if event.type ~= "plan" or event.format ~= journal.FORMAT or type(event.plan) ~= "table" then

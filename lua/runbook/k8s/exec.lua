@@ -33,14 +33,17 @@ function exec.command_text(command)
 end
 
 -- The exit code from a v4/v5 Status: 0, n, or nil, message, status for a failure that is not an exit.
-local function exit_from_status(text)
+-- Public for the fuzz target (tests/fuzz/exec_status.c).
+function exec.exit_from_status(text)
   local status = json.decode(text)
   if type(status) ~= "table" then return nil, "the exec stream ended with an unreadable status: " .. text:sub(1, 200) end
   if status.status == "Success" then return 0, nil, status end
   if status.reason == "NonZeroExitCode" then
     local causes = type(status.details) == "table" and status.details.causes or {}
     for _, cause in ipairs(type(causes) == "table" and causes or {}) do
-      if cause.reason == "ExitCode" and tonumber(cause.message) then return math.tointeger(tonumber(cause.message)), nil, status end
+      -- an exit code is a whole number: "1.5" or "1e300" is no exit code, and neither is a cause that is not an object
+      local code = type(cause) == "table" and cause.reason == "ExitCode" and math.tointeger(tonumber(cause.message))
+      if code then return code, nil, status end
     end
   end
   return nil, tostring(status.message or status.reason or "exec failed"), status
@@ -227,7 +230,7 @@ function exec.run(client, namespace, pod, command, opts)
     sink.abandon()
     return nil, what .. ": the stream ended without an exit status", { kind = "cut", bytes = state.bytes }
   end
-  local code, failure, status = exit_from_status(status_text)
+  local code, failure, status = exec.exit_from_status(status_text)
   if not code then
     sink.abandon()
     return nil, string.format("%s: %s", what, failure), status
