@@ -461,6 +461,11 @@ r, err = c:exec(pod, { "true" }, { namespace = "hub-a", container = "nope", read
 check(r == nil and err:find("container nope is not valid"), "a wrong container: the API's message (400)", err)
 r, err = c:exec("nope", { "true" }, o)
 check(r == nil and err:find('pods "nope" not found'), "a missing pod: 404 NotFound", err)
+local v4 = c:exec(pod, { "sh", "-c", "echo four; exit 3" }, { namespace = "hub-a", readonly = true, protocols = { "v4.channel.k8s.io" } })
+check(v4 and v4.protocol == "v4.channel.k8s.io" and v4.stdout == "four\n" and v4.exit_code == 3, "v4.channel.k8s.io: output and exit code",
+  v4 and v4.protocol)
+r, err = c:exec(pod, { "cat" }, { namespace = "hub-a", readonly = true, stdin = "x", protocols = { "v4.channel.k8s.io" } })
+check(r == nil and err:find("needs v5.channel.k8s.io"), "v4 cannot end stdin: refused with a reason", err)
 local tail = c:exec(pod, { "sh", "-c", "sleep 1; echo late" }, o)
 check(tail and tail.stdout == "late\n", "output after a quiet second arrives")
 LUA

@@ -150,7 +150,7 @@ local function open(client, url, opts, what)
     local header_lines = {}
     for name, value in pairs(headers) do header_lines[#header_lines + 1] = name .. ": " .. value end
     local options = client:tls_options()
-    options.url, options.headers, options.protocols = url, header_lines, PROTOCOLS
+    options.url, options.headers, options.protocols = url, header_lines, opts.protocols or PROTOCOLS
     options.readonly, options.what, options.timeout = opts.readonly == true, what, client.timeout
     local conn, message, detail = ws.connect(options)
     if conn then return conn end
@@ -169,7 +169,8 @@ end
 
 -- run(client, namespace, pod, command, opts) -> result | nil, message, details
 -- opts: container=, stdin= (string), readonly=, output= (path: created exclusively, 0600),
---       make_dirs=, on_stdout= (function(chunk)), max_output=, timeout= (seconds, default 3600)
+--       make_dirs=, on_stdout= (function(chunk)), max_output=, timeout= (seconds, default 3600),
+--       protocols= (the sub-protocols offered; default v5 then v4)
 -- result: {exit_code=, stderr=, stdout= (kept in memory only without output/on_stdout),
 --          sha256=, size= (with output), protocol=}
 -- A non-zero exit is a result (exit_code ~= 0), not a failure: the caller knows what the command means
