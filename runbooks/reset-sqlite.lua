@@ -143,22 +143,26 @@ end
 
 -- ---- plan ----
 
-local function plan_restart(ctx, namespace, pod, deployment, why)
+-- reset_of: the removal's database and backup, when the restart follows one (see check_restart).
+local function plan_restart(ctx, namespace, pod, deployment, why, reset_of)
   local p = ctx.params
+  reset_of = reset_of or {}
   if p.restart == "rollout" then
     if not deployment then
       util.fail(1, "the hub pod %s/%s is not managed by a Deployment; use -p restart=delete-pod", namespace, pod.metadata.name)
     end
     ctx:add{ kind = "k8s.restart", target = "deployments/" .. namespace .. "/" .. deployment,
              reason = "rollout restart, then wait until the new hub pod is Ready" .. why,
-             args = { namespace = namespace, deployment = deployment, pod = pod.metadata.name, method = "rollout" } }
+             args = { namespace = namespace, deployment = deployment, pod = pod.metadata.name, method = "rollout",
+                      container = p.container, database = reset_of.database, backup = reset_of.backup } }
   else
     if not pod.metadata.ownerReferences then
       util.fail(1, "the hub pod %s/%s has no owner: deleting it would not bring the hub back", namespace, pod.metadata.name)
     end
     ctx:add{ kind = "k8s.restart", target = "pods/" .. namespace .. "/" .. pod.metadata.name,
              reason = "delete the pod, then wait until its replacement is Ready" .. why,
-             args = { namespace = namespace, pod = pod.metadata.name, method = "delete-pod" } }
+             args = { namespace = namespace, pod = pod.metadata.name, method = "delete-pod",
+                      container = p.container, database = reset_of.database, backup = reset_of.backup } }
   end
 end
 
@@ -203,7 +207,8 @@ local function plan_reset(ctx, namespace)
   ctx:add{ kind = "k8s.exec", target = "pods/" .. namespace .. "/" .. pod_name,
            reason = "rm " .. p.database .. " and its -journal/-wal/-shm, only if it still matches the verified backup",
            args = args }
-  plan_restart(ctx, namespace, pod, deployment, " (the hub starts with an empty database)")
+  plan_restart(ctx, namespace, pod, deployment, " (the hub starts with an empty database)",
+    { database = p.database, backup = copies[1].backup })
 end
 
 local function plan_restore(ctx, namespace)
@@ -365,12 +370,24 @@ local function run_restart(ctx, action)
   return true, "new hub pod " .. pod.metadata.name .. " is Ready"
 end
 
+-- A restart after a reset is pointless if the database was not removed (its removal was skipped):
+-- the pod's file would still have the backup's checksum. The hub may already have created a new
+-- file (an open connection), so "absent" is not required: only "not the backed-up database".
 local function check_restart(ctx, action)
   local a, client = action.args, client_of(ctx)
   if a.method == "rollout" then
     local d, err = client:get("deployments", a.deployment, { namespace = a.namespace })
     if d == nil then return nil, err end
     if d == false then return false, "deployment " .. a.deployment .. " is gone" end
+  end
+  if a.database and a.backup then
+    local pod, err = client:get("pods", a.pod, { namespace = a.namespace })
+    if pod == nil then return nil, err end
+    local backed_up = k8s.file_sha256(a.backup)
+    if pod and k8s.is_ready(pod) and backed_up then
+      local current = client:remote_sha256(a.pod, a.database, exec_opts(a))
+      if current == backed_up then return false, a.database .. " was not removed; not restarting the hub" end
+    end
   end
   return true
 end

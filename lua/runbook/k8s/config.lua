@@ -125,8 +125,10 @@ local function in_cluster(opts)
   local dir = service_account_dir()
   local namespace, source = opts.namespace, "command line"
   if not namespace or namespace == "" then
-    local ns = host.read_file(dir .. "/namespace")
-    namespace, source = ns and util.trim(ns) or "default", ns and "service account" or "default"
+    local from_env = os.getenv("POD_NAMESPACE") -- what client-go's in-cluster config reads first
+    local ns = (from_env and from_env ~= "") and from_env or host.read_file(dir .. "/namespace")
+    namespace = ns and util.trim(ns) or "default"
+    source = (from_env and from_env ~= "") and "POD_NAMESPACE" or ns and "service account" or "default"
   end
   return {
     server = "https://" .. h .. ":" .. p,
