@@ -14,7 +14,7 @@ local function connect(ctx)
   if not client then util.fail(2, err) end -- no token, unreadable token file: the operator's to fix
   local info
   info, err = client:info()
-  if not info then error(err, 0) end
+  if not info then util.fail(1, err) end -- the hub is down or refuses us: a message, not a traceback
   ctx.state.client, ctx.state.info = client, info
   return client
 end

@@ -160,7 +160,22 @@ local function count_pending(doc, done_ids)
   return n
 end
 
+-- Cluster options (--kubeconfig, --context, -n) are the plan's: given again to apply or resume, they
+-- must be the same, or the plan is for another target.
+local function plan_cluster_options(doc, opts)
+  local planned = doc.options or {}
+  for _, key in ipairs({ "kubeconfig", "context", "namespace" }) do
+    local given = opts.cluster[key]
+    if given ~= nil and given ~= planned[key] then
+      util.fail(2, "the plan was made with --%s %s, not %s; make a new plan for that", key,
+        tostring(planned[key] or "(none)"), given)
+    end
+  end
+  return planned
+end
+
 local function apply_context(def, doc, loaded_policy, opts)
+  opts.cluster = plan_cluster_options(doc, opts)
   local ctx = lazy.engine.context(def, doc.params, loaded_policy, opts)
   ctx.phase = "apply"
   ctx.plan_time = doc.created_unix
@@ -264,7 +279,7 @@ function commands.resume(pos, opts)
     j:record({ type = "stop", reason = "setup failed: " .. tostring(err.message or err) })
     error(err, 0)
   end
-  local results = lazy.engine.apply(def, doc, ctx, j, done_ids)
+  local results = lazy.engine.apply(def, doc, ctx, j, done_ids, state.started)
   local code = lazy.engine.report(def, doc, ctx, results, j)
   j:close()
   return code

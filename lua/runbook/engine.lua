@@ -50,8 +50,9 @@ function engine.plan(def, given, loaded_policy, opts)
   local _, refusals_before = host.phase()
   host.set_phase("plan")
   local ok, doc = pcall(function()
-    if def.setup then call_runbook(def, "connecting", def.setup, ctx) end
+    -- The target first: it is where runbooks check parameters against each other, before connecting.
     local target = def.target and call_runbook(def, "naming its target", def.target, ctx) or def.name
+    if def.setup then call_runbook(def, "connecting", def.setup, ctx) end
     if type(target) ~= "string" or target == "" then util.fail(1, "runbook %s named no target", def.name) end
     local builder = plan.builder(def, ctx)
     call_runbook(def, "planning", def.plan, builder)
@@ -83,8 +84,9 @@ function engine.confirm(doc, pending, opts)
 end
 
 -- Runs one action: re-check, then act. Returns outcome ("done"|"skipped"|"failed"), message.
-local function run_one(def, ctx, action, j)
+local function run_one(def, ctx, action, j, results)
   local handler = def.actions[action.kind]
+  results.ever_started[action.id] = true
   j:record({ type = "start", id = action.id, kind = action.kind, target = action.target })
   local function attempt()
     if handler.check then
@@ -117,9 +119,12 @@ local function pacer_for(ctx, handler)
                       adaptive = p.adaptive ~= false })
 end
 
--- apply(def, doc, ctx, j, done_ids) -> results. done_ids: actions already finished (resume).
-function engine.apply(def, doc, ctx, j, done_ids)
-  local results = { done = {}, skipped = {}, failed = {}, not_run = {}, stop_reason = nil }
+-- apply(def, doc, ctx, j[, done_ids, started_earlier]) -> results. done_ids: actions finished in
+-- earlier runs (resume); started_earlier: actions begun in earlier runs, finished or not.
+-- results.ever_started (ids begun in any run) and results.plan_actions let on_stop judge the state.
+function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
+  local results = { done = {}, skipped = {}, failed = {}, not_run = {}, stop_reason = nil,
+                    plan_actions = doc.actions, ever_started = util.shallow_copy(started_earlier or {}) }
   -- Each skip and failure is shown as it happens; successes only for short plans or with -v,
   -- so that 10,000 deletions show as a progress line, not 10,000 lines.
   local total, finished = #doc.actions, 0
@@ -177,7 +182,7 @@ function engine.apply(def, doc, ctx, j, done_ids)
             if not a then return nil end
             return function()
               pacer:acquire()
-              return a, run_one(def, ctx, a, j)
+              return a, run_one(def, ctx, a, j, results)
             end
           end,
           on_finish = function(a, outcome, message)

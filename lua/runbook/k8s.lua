@@ -531,4 +531,7 @@ function k8s.file_sha256(path)
   return sum, st.size
 end
 
+-- base64_decode(text) -> bytes | nil, message: for a Secret's data values.
+k8s.base64_decode = require("runbook.k8s.base64").decode
+
 return k8s

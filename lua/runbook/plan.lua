@@ -80,6 +80,7 @@ function plan.document(def, ctx, meta)
     notes = ctx.notes,
     actions = ctx.actions,
     skipped = ctx.skipped,
+    options = next(ctx.options) and ctx.options or nil, -- --kubeconfig, --context, -n as given
     runbook_version = host.version(),
   }
 end
@@ -176,6 +177,7 @@ local function check_fields(doc, path)
       bad(path, "action %d is malformed", i)
     end
     action.args = action.args or {}
+    if type(action.args) ~= "table" then bad(path, "action %d is malformed", i) end
   end
   local count = 0
   for _ in pairs(doc.actions) do count = count + 1 end
@@ -184,6 +186,29 @@ local function check_fields(doc, path)
   doc.notes = doc.notes or {}
   doc.facts = doc.facts or {}
   doc.param_sources = doc.param_sources or {}
+  -- What apply shows and uses besides the actions: all written by `runbook plan`, all checked here, so
+  -- an edited plan whose checksum was recomputed fails with exit 2 rather than a Lua error.
+  for _, field in ipairs({ "skipped", "notes", "facts", "param_sources" }) do
+    if type(doc[field]) ~= "table" then bad(path, "'%s' is malformed", field) end
+  end
+  for i, item in ipairs(doc.skipped) do
+    if type(item) ~= "table" or type(item.target) ~= "string" or type(item.reason) ~= "string" then
+      bad(path, "skipped item %d is malformed", i)
+    end
+  end
+  for i, note in ipairs(doc.notes) do
+    if type(note) ~= "string" then bad(path, "note %d is not text", i) end
+  end
+  for name in pairs(doc.facts) do
+    if type(name) ~= "string" then bad(path, "'facts' is malformed") end
+  end
+  for _, source in pairs(doc.param_sources) do
+    if type(source) ~= "string" then bad(path, "'param_sources' is malformed") end
+  end
+  if doc.policy ~= nil and (type(doc.policy) ~= "table" or type(doc.policy.path) ~= "string"
+      or type(doc.policy.sha256) ~= "string") then
+    bad(path, "'policy' is malformed")
+  end
 end
 
 -- Verifies a plan's text (checksum, fields) and returns the document; exit 2 naming any problem.
@@ -207,6 +232,9 @@ function plan.parse(text, path)
   check_fields(doc, path)
   return doc
 end
+
+-- check_document(doc, path): the field checks of parse, for a plan that comes from elsewhere (a journal).
+plan.check_document = check_fields
 
 function plan.load(path)
   local text, err = host.read_file(path)

@@ -112,6 +112,13 @@ function util.human_duration(seconds)
   return unit(seconds, "second")
 end
 
+-- sleep(seconds) -> true, or false when the operator interrupted (SIGINT/SIGTERM) meanwhile.
+-- Inside concurrent actions it lets the others run.
+function util.sleep(seconds)
+  require("runbook.sched").sleep(seconds)
+  return not require("runbook.host").interrupted()
+end
+
 function util.shallow_copy(t)
   local c = {}
   for k, v in pairs(t) do c[k] = v end

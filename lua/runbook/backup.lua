@@ -1,0 +1,72 @@
+-- Backups for runbooks (require "runbook.backup"): the one way a runbook writes local files, and it
+-- cannot overwrite anything. Files are created exclusively (an existing file is an error), mode 0600,
+-- fsync'd, and their SHA-256 is returned, so a later step (or a later process) can verify them.
+--
+--   local backup = require "runbook.backup"
+--   assert(backup.mkdir("/var/backups/hub-2026-11-23"))
+--   local saved = assert(backup.write("/var/backups/hub-2026-11-23/ingress.json", text))  -- {sha256=, size=}
+--   local text = assert(backup.read(path, saved.sha256))   -- nil, message if missing or changed
+local host = require "runbook.host"
+
+local backup = {}
+
+local function absolute(path)
+  if type(path) ~= "string" or path:sub(1, 1) ~= "/" then
+    error("backup paths must be absolute (path parameters are made absolute when the plan is made)", 3)
+  end
+  return path
+end
+
+-- mkdir(path) -> true | nil, message: the directory and its parents, mode 0700.
+function backup.mkdir(path)
+  return host.mkdirs(absolute(path), tonumber("700", 8))
+end
+
+-- write(path, text) -> {sha256=, size=} | nil, message. Fails if the file exists.
+function backup.write(path, text)
+  local out, err = host.create_output(absolute(path), tonumber("600", 8))
+  if not out then return nil, "cannot create backup " .. err end
+  local ok, werr = out:write(text)
+  if not ok then
+    out:close()
+    host.remove(path)
+    return nil, "cannot write backup " .. werr
+  end
+  local sum, size = out:close()
+  if not sum then return nil, "cannot write backup " .. size end
+  return { sha256 = sum, size = size }
+end
+
+-- read(path[, sha256]) -> text | nil, message. With sha256, the content must match it.
+function backup.read(path, sha256)
+  local text, err = host.read_file(absolute(path))
+  if not text then return nil, "cannot read backup " .. err end
+  if sha256 and host.sha256(text) ~= sha256 then
+    return nil, "backup " .. path .. " does not match its checksum: it changed since it was written"
+  end
+  return text
+end
+
+-- verify(path, sha256) -> true | nil, message, for files too large to read whole.
+function backup.verify(path, sha256)
+  local sum, err = host.sha256_file(absolute(path))
+  if not sum then return nil, "cannot read backup " .. err end
+  if sum ~= sha256 then return nil, "backup " .. path .. " does not match its checksum: it changed since it was written" end
+  return true
+end
+
+function backup.exists(path)
+  return host.stat(absolute(path)) ~= nil
+end
+
+-- publish(from, to) -> true | nil, message: renames a finished backup directory into place, so a
+-- directory under its final name is always complete. Fails if `to` exists.
+function backup.publish(from, to)
+  absolute(from)
+  if host.stat(absolute(to)) then return nil, "backup " .. to .. " exists already" end
+  local ok, err = host.rename(from, to)
+  if not ok then return nil, "cannot publish backup " .. err end
+  return true
+end
+
+return backup
