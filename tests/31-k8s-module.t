@@ -378,7 +378,6 @@ check(gone and how == "deleted", "delete", how)
 gone, how = c:delete("configmaps", "rb-test", { namespace = "hub-a" })
 check(gone == true and how == "already gone", "delete again: already gone", how)
 -- a pod: graceful delete, then wait until it is gone
-local lab = c:get("pods", "nb-alice", { namespace = "nublado-alice" })
 gone, how = c:delete("pods", "nb-alice", { namespace = "nublado-alice", grace_period = 1, propagation = "Background" })
 check(gone and how == "deleted" and gone.metadata.deletionTimestamp, "delete a pod: it terminates gracefully")
 local waited
@@ -391,7 +390,6 @@ gone, how = c:delete("namespaces", "nubladox-test")
 check(gone and how == "deleted", "delete a Terminating namespace again: 200 (Kubernetes >= 1.17)", how)
 waited, err = c:wait_gone("namespaces", "nubladox-test", { timeout = 10 })
 check(waited == true, "wait_gone: the namespace is gone", err)
-local _ = lab
 LUA
 like "$(fake_k8s_requests 'r.get("dryRun")' | sed -n 1p)" '"mutating": false' "dry runs are logged as not mutating"
 is "$(fake_k8s_requests 'r.get("verb") == "delete" and r["path"].endswith("/pods/nb-alice")' | grep -c '"status": 200')" 1 "one pod delete"
