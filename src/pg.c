@@ -234,6 +234,14 @@ static void next_token(struct sql_lexer *lx, struct sql_token *t)
     }
 }
 
+/* The statement's first token, past any opening parentheses: "(SELECT ...)" starts with SELECT. */
+static void first_token(struct sql_lexer *lx, struct sql_token *t)
+{
+    do
+        next_token(lx, t);
+    while (t->kind == TOKEN_OTHER && t->len == 1 && t->text[0] == '(');
+}
+
 static int token_is(const struct sql_token *t, const char *word)
 {
     return t->kind == TOKEN_WORD && t->len == strlen(word) && strncasecmp(t->text, word, t->len) == 0;
@@ -281,18 +289,27 @@ static int word_in(const struct sql_token *t, const char *const *words)
     return 0;
 }
 
+/* The first word of a statement in capitals, for messages (never its values, which may be secrets). */
+static void keyword_of(const struct sql_token *first, char *out, size_t size)
+{
+    size_t n = 0;
+    if (first->kind == TOKEN_WORD) {
+        for (; n < first->len && n + 1 < size && n < 24; n++) {
+            char c = first->text[n];
+            out[n] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+        }
+    }
+    if (n == 0)
+        snprintf(out, size, "statement");
+    else
+        out[n] = '\0';
+}
+
 static void set_reason(char *why, size_t size, const struct sql_token *first, const char *reason)
 {
     char keyword[32];
-    size_t n = 0;
-    if (first->kind == TOKEN_WORD) {
-        for (; n < first->len && n < sizeof keyword - 1; n++) {
-            char c = first->text[n];
-            keyword[n] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
-        }
-    }
-    keyword[n] = '\0';
-    snprintf(why, size, "SQL %s (%s)", n ? keyword : "statement", reason);
+    keyword_of(first, keyword, sizeof keyword);
+    snprintf(why, size, "SQL %s (%s)", keyword, reason);
 }
 
 /* COPY reads only when it goes to the client: its first TO or FROM outside parentheses must be TO STDOUT. */
@@ -348,9 +365,7 @@ static int first_word_refusal(const char *sql, size_t len, int backslash_quotes,
 {
     struct sql_lexer lx = {sql, sql + len, backslash_quotes, 0};
     struct sql_token first, second;
-    do
-        next_token(&lx, &first);
-    while (first.kind == TOKEN_OTHER && first.len == 1 && first.text[0] == '(');
+    first_token(&lx, &first);
     if (first.kind != TOKEN_WORD)
         return 0;
     struct sql_lexer rest = lx;
@@ -1214,25 +1229,12 @@ static int guard_violation(struct pg_conn *c, PGresult *res, const char *keyword
     return 0;
 }
 
-/* The statement's first word in capitals, for messages: never its values, which may be secrets. */
 static void statement_keyword(const char *sql, char *out, size_t size)
 {
     struct sql_lexer lx = {sql, sql + strlen(sql), 0, 0};
-    struct sql_token t;
-    do
-        next_token(&lx, &t);
-    while (t.kind == TOKEN_OTHER && t.len == 1 && t.text[0] == '(');
-    size_t n = 0;
-    if (t.kind == TOKEN_WORD) {
-        for (; n < t.len && n + 1 < size && n < 24; n++) {
-            char ch = t.text[n];
-            out[n] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch;
-        }
-    }
-    if (n == 0)
-        snprintf(out, size, "statement");
-    else
-        out[n] = '\0';
+    struct sql_token first;
+    first_token(&lx, &first);
+    keyword_of(&first, out, size);
 }
 
 /* After a guarded statement: refuses (rolling back first) if it broke out, else rolls back its own
