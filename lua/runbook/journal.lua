@@ -4,6 +4,7 @@
 -- refuses the resume rather than guessing.
 local host = require "runbook.host"
 local json = require "runbook.json"
+local plan = require "runbook.plan"
 local util = require "runbook.util"
 
 local journal = {}
@@ -82,6 +83,7 @@ function journal.parse(text, path)
       if event.type ~= "plan" or event.format ~= journal.FORMAT or type(event.plan) ~= "table" then
         util.fail(2, "%s is not a runbook journal (its first line holds no plan)", path)
       end
+      plan.check_document(event.plan, path) -- resume relies on the same fields as apply
       state.plan = event.plan
     elseif event.type == "start" then
       state.started[event.id] = true

@@ -26,13 +26,15 @@ for target in "$@"; do
   [ -f "$top/tests/fuzz/dict/$target.dict" ] && args+=(-dict="$top/tests/fuzz/dict/$target.dict")
   echo "fuzz: $target for ${seconds}s (log: $log)"
   # The scratch directory comes first: libFuzzer writes what it finds into its first corpus directory.
+  started=$SECONDS
   ASAN_OPTIONS=detect_leaks=1 "$bin" "${args[@]}" "$work" "$corpus" "$regressions" >"$log" 2>&1
   rc=$?
+  took=$((SECONDS - started))
   "$bin" -merge=1 "$corpus" "$work" >>"$log" 2>&1 || echo "fuzz: $target: merging into the corpus failed (see $log)" >&2
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
   found=$(find "$findings" -type f | wc -l)
-  line=$(printf '%-13s %10s execs  %4ss  %-22s findings: %s' "$target" "${execs:-?}" "$seconds" "${cov:-cov: ?}" "$found")
+  line=$(printf '%-13s %10s execs  %4ss  %-22s findings: %s' "$target" "${execs:-?}" "$took" "${cov:-cov: ?}" "$found")
   if [ "$rc" -ne 0 ]; then
     status=1
     line="$line  FAILED (exit $rc): $(grep -m1 -E '^(==[0-9]+==ERROR|SUMMARY|fuzz |ws_frame|yaml|pg_)' "$log")"
