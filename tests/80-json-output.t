@@ -103,6 +103,9 @@ valid "a plan made with --policy matches plan.json" plan
 like "$(field 'd["policy"]["sha256"]')" "^[0-9a-f]{64}$" "  and records the policy's SHA-256"
 run_rb plan kv-prune -p prefix=none- --output json
 valid "a plan with no actions matches plan.json" plan
+run_rb plan kv-prune --context somewhere -n hub-a --output json
+valid "a plan made with Kubernetes options matches plan.json" plan
+is "$(field 'd["options"]')" "{'context': 'somewhere', 'namespace': 'hub-a'}" "  and records them"
 
 # --- results ---
 kv_put tmp-b changed   # drift: the re-check skips tmp-b
