@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs fuzz targets built by `make fuzz`: run.sh BUILD_DIR SECONDS TARGET...
 # Each target runs for SECONDS on tests/fuzz/corpus/TARGET (and its regression inputs, read only),
-# with tests/fuzz/dict/TARGET.dict when there is one. New inputs are found in a scratch directory and
-# minimised into the corpus (-merge=1 keeps only those that add coverage). A crash, leak, timeout or
-# out-of-memory is saved as BUILD_DIR/findings/TARGET/... and makes the run exit 1; copy it into
+# with tests/fuzz/dict/TARGET.dict when there is one. New inputs are found in a scratch directory,
+# then the corpus is minimised with them (-merge=1: the fewest inputs that keep all coverage). A
+# crash, leak, timeout or out-of-memory is saved as BUILD_DIR/findings/TARGET/... and makes the run exit 1; copy it into
 # tests/fuzz/regressions/TARGET/ once it is fixed. One summary line per target: executions, time,
 # coverage (libFuzzer's cov: and ft:), findings.
 set -u
@@ -12,6 +12,26 @@ build=$1 seconds=$2
 shift 2
 status=0
 summary=()
+
+# minimise BIN CORPUS NEW MERGED: the corpus becomes the smallest set of inputs (old and new) that keeps
+# every feature (-merge=1). Seeds with a name (real documents, hand-made cases) stay whatever they
+# cover; inputs named by their SHA-1 (libFuzzer's) are replaced by the merged set.
+minimise() {
+  local bin=$1 corpus=$2 new=$3 merged=$4 f name
+  rm -rf "$merged" && mkdir -p "$merged"
+  "$bin" -merge=1 "$merged" "$corpus" "$new" || return 1
+  for f in "$corpus"/*; do
+    [ -f "$f" ] || continue
+    name=${f##*/}
+    if [[ $name =~ ^[0-9a-f]{40}$ ]]; then
+      rm -f "$f"
+    else
+      rm -f "$merged/$(sha1sum < "$f" | cut -d' ' -f1)"
+    fi
+  done
+  cp "$merged"/* "$corpus"/ 2>/dev/null
+  return 0
+}
 for target in "$@"; do
   bin="$build/fuzz/$target"
   corpus="$top/tests/fuzz/corpus/$target"
@@ -30,7 +50,8 @@ for target in "$@"; do
   ASAN_OPTIONS=detect_leaks=1 "$bin" "${args[@]}" "$work" "$corpus" "$regressions" >"$log" 2>&1
   rc=$?
   took=$((SECONDS - started))
-  "$bin" -merge=1 "$corpus" "$work" >>"$log" 2>&1 || echo "fuzz: $target: merging into the corpus failed (see $log)" >&2
+  minimise "$bin" "$corpus" "$work" "$build/merged/$target" >>"$log" 2>&1 ||
+    echo "fuzz: $target: merging into the corpus failed (see $log)" >&2
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
   found=$(find "$findings" -type f | wc -l)
