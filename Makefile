@@ -27,7 +27,7 @@ LUA_MODS := $(shell find lua -name '*.lua' | sort)
 RUNBOOKS := $(wildcard runbooks/*.lua)
 TEST_PROGS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
 
-.PHONY: all test check check-asan demo bench deps install uninstall clean test-programs
+.PHONY: all test check check-asan demo bench torture deps install uninstall clean test-programs
 
 all: runbook
 
@@ -123,6 +123,10 @@ demo: deps all
 
 bench: deps all
 	@tests/bench/run.sh
+
+# Every kill point of every runbook, then resume (make test runs a representative part: tests/50-*).
+torture: deps all
+	prove --timer tests/torture/
 
 # GNU-style locations; DESTDIR stages an install (packaging, tests). Runbooks and Lua modules are
 # embedded in the binary: the runbooks under share/runbook are for reading, not loaded from there;

@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "bindings.h"
+#include "crashpoint.h"
 #include "embedded.h"
 #include "phase.h"
 #include "versions.h"
@@ -156,6 +157,7 @@ static int file_append(lua_State *L)
     const char *data = luaL_checklstring(L, 2, &len);
     if (write_all(f->fd, data, len) != 0 || fdatasync(f->fd) != 0)
         return push_errno(L, "journal write");
+    rb_crash_point("journal");
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -228,6 +230,7 @@ static int output_write(lua_State *L)
         return push_errno(L, o->path);
     EVP_DigestUpdate(o->digest, data, len);
     o->size += (lua_Integer)len;
+    rb_crash_point("backup-write");
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -9,6 +9,7 @@
 #include <ctype.h>
 
 #include "bindings.h"
+#include "crashpoint.h"
 #include "curl_options.h"
 #include "phase.h"
 
@@ -223,6 +224,8 @@ static void collect_finished(void)
         if (t) {
             t->result = msg->data.result;
             t->state = TRANSFER_DONE;
+            if (t->result == CURLE_OK)
+                rb_crash_point("http-response");
         }
     }
 }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Kill at any point, resume exactly once. The process kills itself with SIGKILL at a crash point
+# (RUNBOOK_CRASH_AT, src/crashpoint.h): after a journal write, or when a response has arrived but
+# before it was recorded. Then `runbook resume` must finish the job with every action done once.
+# Here: every journal write of the engine's test runbook, and a representative set of points of
+# prune-dormant against a real JupyterHub; `make torture` runs every point of every runbook.
+. "$(dirname "$0")/lib/tap.sh"
+. "$TOP/tests/lib/testservers.sh"
+. "$TOP/tests/lib/hub.sh"
+. "$TOP/tests/torture/prune.sh"
+export RUNBOOK_PATH="$TOP/tests/runbooks" XDG_STATE_HOME="$SCRATCH/state"
+
+# --- the engine: every journal write (1 plan line + 2 per action + finish = 10 for 4 actions) ---
+kv_start ""
+for n in $(seq 1 10); do
+  for k in k1 k2 k3 k4; do kv_put "tmp-$k" 1; done
+  : > "$KV_DIR/requests.log"
+  dir="$SCRATCH/kv-$n"
+  run_rb plan kv-prune -o "$dir.json"
+  { (RUNBOOK_CRASH_AT=journal:$n exec "$RUNBOOK" apply "$dir.json" --yes --journal-dir "$dir" >/dev/null 2>&1); } 2>/dev/null; rc=$?
+  if [ "$rc" -eq 137 ]; then "$RUNBOOK" resume "$dir"/*.journal --yes >/dev/null 2>&1; rc=$?; fi
+  deleted=$(grep -cE '^DELETE /keys/tmp-k[1-4] 204' "$KV_DIR/requests.log")
+  ok $([ "$rc" -eq 0 ] && [ "$deleted" -eq 4 ] && [ -z "$(kv_keys)" ]; echo $?) \
+     "kv-prune killed after journal write $n: resumed, 4 keys deleted once each (exit $rc, $deleted deletions)"
+done
+
+# --- prune-dormant on a real hub ---
+command -v jupyterhub >/dev/null || { diag "jupyterhub is not installed"; done_testing; exit; }
+prune_world_start "$SCRATCH/hub" || { ok 1 "hub starts"; done_testing; exit 1; }
+# journal writes: 1 (plan) + 2 x 12 actions + 1 (finish) = 26; http responses: 24 (a GET and a DELETE each)
+for point in journal:1 journal:2 journal:9 journal:25 journal:26 http-response:1 http-response:12 http-response:24; do
+  prune_kill_resume "$point"
+done
+done_testing
