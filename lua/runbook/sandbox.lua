@@ -8,7 +8,8 @@ local sandbox = {}
 -- What runbooks may require. Loaded through the engine's require, so they share one copy.
 local PUBLIC_MODULES = {
   ["runbook.hub"] = true, ["runbook.http"] = true, ["runbook.json"] = true, ["runbook.util"] = true,
-  ["runbook.k8s"] = true, ["runbook.pg"] = true, ["runbook.backup"] = true, ["cjson"] = true,
+  ["runbook.k8s"] = true, ["runbook.pg"] = true, ["runbook.backup"] = true, ["runbook.gitlab"] = true,
+  ["cjson"] = true,
 }
 
 local SAFE_BASE = { "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
