@@ -10,6 +10,9 @@ local array_mt = { __name = "json.array" }
 
 local decoder = cjson.new()
 decoder.decode_max_depth(200)
+-- NaN, Infinity and hex numbers are not JSON: a document holding one could never be encoded again
+-- (a plan's digest, a journal line), so it is refused where it is read.
+decoder.decode_invalid_numbers(false)
 
 -- Marks a table to be encoded as a JSON array even when empty.
 function json.array(t)
@@ -23,6 +26,8 @@ local function whole_numbers(v)
     end
   elseif math.type(v) == "float" and v == math.floor(v) and v >= -2^53 and v <= 2^53 then
     return math.tointeger(v)
+  elseif v == math.huge or v == -math.huge then
+    error("a number is too large (1e400 becomes infinity, which JSON cannot hold)", 0)
   end
   return v
 end
@@ -32,7 +37,9 @@ function json.decode(text)
   if type(text) ~= "string" then return nil, "expected JSON text, got " .. type(text) end
   local ok, value = pcall(decoder.decode, text)
   if not ok then return nil, (tostring(value):gsub("^.-:%d+: ", "")) end
-  return whole_numbers(value)
+  local whole, result = pcall(whole_numbers, value)
+  if not whole then return nil, result end
+  return result
 end
 
 local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
