@@ -204,7 +204,11 @@ function Client:users(opts)
       error("hub " .. client.host .. ": GET /users did not return a paginated answer; refusing a possibly partial list", 0)
     end
     local nxt = doc._pagination.next
-    return doc.items, doc._pagination.total, (nxt ~= json.null and nxt) and nxt.offset or nil
+    if nxt == nil or nxt == json.null then return doc.items, doc._pagination.total, nil end
+    if type(nxt) ~= "table" or math.type(nxt.offset) ~= "integer" then
+      error("hub " .. client.host .. ": GET /users named a next page without its offset; refusing a possibly partial list", 0)
+    end
+    return doc.items, doc._pagination.total, nxt.offset
   end
   local page, index = {}, 0
   local next_page = start(0)

@@ -152,7 +152,7 @@ local function cluster_settings(entry, name, where)
   local c = entry.body
   local server = text(c.server)
   if not server then return nil, string.format("%s: cluster \"%s\" has no server", where, name) end
-  if not server:match("^https?://") then
+  if not server:match("^https?://[^/]") then -- a host after the scheme: tls-server-name splits it off
     return nil, string.format("%s: cluster \"%s\" has server '%s', not an http(s) URL", where, name, server)
   end
   local tls = {}
