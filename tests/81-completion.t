@@ -96,16 +96,18 @@ fi
 zsh -n "$ZSH_COMP_DIR/_runbook"; ok $? "_runbook parses (zsh -n)"
 # zsh_complete LINE: the matches zsh offers for "LINE<TAB>", sorted, space-separated.
 cat > "$SCRATCH/capture.zsh" <<'ZSH'
-# capture.zsh FPATH-DIR DUMP LINE: an interactive zsh in a pseudo-terminal completes LINE; compadd is
+# capture.zsh FPATH-DIR DUMP COMMAND LINE: an interactive zsh in a pseudo-terminal completes LINE; compadd is
 # wrapped so that each match is printed between two markers instead of inserted. compinit keeps its
 # dump in DUMP (scanning fpath takes seconds; the dump makes later runs take a tenth of one), and
-# only the completion functions zsh itself needs are on fpath besides ours.
+# only the completion functions zsh itself needs are on fpath besides ours. COMMAND is the name of
+# the binary under test (runbook-asan under make check-asan): it is completed as runbook is.
 zmodload zsh/zpty || exit 2
 setup=$(mktemp)
 cat > $setup <<SETUP
 PROMPT= RPROMPT= PS2=
 fpath=($1 \${(M)fpath:#*/Completion/(Base|Unix|Zsh)} \${fpath:#*/Completion/*})
 autoload -U compinit && compinit -u -d $2
+compdef _runbook $3
 bindkey '^I' complete-word
 zstyle ':completion:*' insert-tab false
 mark() { print -r -- '<<MARK>>' }
@@ -126,7 +128,7 @@ zpty z zsh -f -i
 zpty -w z ". $setup"
 local line
 repeat 40; do zpty -r z line; [[ $line == READY* ]] && break; done
-zpty -w -n z "$3"$'\t'
+zpty -w -n z "$4"$'\t'
 integer inside=0
 while zpty -r z line; do
   line=${${line//$'\r'/}%$'\n'}
@@ -137,7 +139,7 @@ zpty -d z
 rm -f $setup
 ZSH
 zsh_complete() {
-  (cd "$SCRATCH" && timeout 20 zsh -f "$SCRATCH/capture.zsh" "$ZSH_COMP_DIR" "$SCRATCH/zcompdump" "$*") |
+  (cd "$SCRATCH" && timeout 20 zsh -f "$SCRATCH/capture.zsh" "$ZSH_COMP_DIR" "$SCRATCH/zcompdump" "$(basename "$RUNBOOK")" "$*") |
     grep -v '^[[:space:]]*$' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 is "$(zsh_complete "$RUNBOOK ")" "apply exec help list plan resume run show version" "zsh: commands"

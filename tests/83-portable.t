@@ -29,7 +29,7 @@ syms=$(nm --defined-only "$BIN" 2>/dev/null | awk '{print $3}')
 for sym in luaL_newstate luaopen_cjson yaml_parser_initialize; do
   printf '%s\n' "$syms" | grep -qx "$sym"; ok $? "  $sym is defined in the binary"
 done
-like "$(ldd "$TOP/runbook" 2>/dev/null)" "liblua5\.4" "(the normal build links liblua dynamically)"
+like "$(ldd "$RUNBOOK" 2>/dev/null)" "liblua5\.4" "(the build under test links liblua dynamically)"
 
 # --- it runs, and what it has ---
 out=$(cd "$SCRATCH" && "$BIN" version 2>&1); rc=$?
@@ -47,8 +47,8 @@ if command -v bwrap >/dev/null && bwrap --ro-bind / / true 2>/dev/null; then
     [ -f "$lib" ] && [ ! -L "$lib" ] && hide+=(--ro-bind /dev/null "$lib")
   done
   ok $([ ${#hide[@]} -gt 0 ]; echo $?) "liblua and libyaml found to hide (${#hide[@]} files)"
-  bwrap --ro-bind / / --dev /dev "${hide[@]}" "$TOP/runbook" version >/dev/null 2>&1
-  ok $([ $? -ne 0 ]; echo $?) "  without them the normal build cannot start"
+  bwrap --ro-bind / / --dev /dev "${hide[@]}" "$RUNBOOK" version >/dev/null 2>&1
+  ok $([ $? -ne 0 ]; echo $?) "  without them the build under test cannot start"
   out=$(bwrap --ro-bind / / --dev /dev --bind "$SCRATCH" "$SCRATCH" "${hide[@]}" "$BIN" list 2>&1)
   ok $? "  runbook-portable list works without them"
 else
