@@ -108,6 +108,10 @@ is "$RC" 4 "applying the same plan again: exit 4 (the drifted users are skipped 
 like "$OUT" ": 307 done, 2 skipped, 0 failed" "  the failed delete goes through; users already deleted count as done"
 ok $(hub_users "$H" | grep -qxF old0009; [ $? -ne 0 ]; echo $?) "  old0009 is gone"
 
+# --- -vv shows every request, never the token ---
+run_rb -vv plan prune-dormant
+like "$ERR" "GET http://127\.0\.0\.1:[0-9]+/hub/api/users\?limit=200&offset=0 -> 200" "-vv logs each request"
+
 # --- bad connections: clear messages, non-zero exits, nothing changed ---
 before=$(hub_count "$H")
 JUPYTERHUB_API_TOKEN=not-a-valid-token run_rb plan prune-dormant

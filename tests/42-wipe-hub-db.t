@@ -82,6 +82,9 @@ is "$(mutations)" "$before" "dry run: no mutating request reached the cluster"
 is "$(db_tables)" "$tables_before" "dry run: the database still has its tables"
 is "$(hub_count "$H")" "$users_before" "dry run: the hub still has its users"
 
+run_rb -vv plan wipe-hub-db -p backup_dir="$SCRATCH/backups"
+like "$ERR" "pg: connecting to postgresql://hub:\*\*\*@" "-vv shows the database URL with its password hidden"
+
 # --- a role that owns something else: the plan refuses, nothing is touched ---
 psql_hubdb "CREATE TABLE public.site_notes (note text); ALTER TABLE public.site_notes OWNER TO hub;" >/dev/null
 run_rb plan wipe-hub-db -p backup_dir="$SCRATCH/backups"

@@ -30,14 +30,44 @@ unlike() {  # unlike TEXT EXTENDED-REGEX DESCRIPTION
 }
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
-done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
+# Every test ends by checking that no secret it knows of reached what runbook wrote: its stdout and
+# stderr (run_rb keeps them), plans, journals, backup manifests and *.out files under SCRATCH.
+_tap_secrets() {
+  local v
+  for v in "${JUPYTERHUB_API_TOKEN:-}" "${PG_HUB_PASSWORD:-}" "${K8S_TOKEN:-}" "${K8S_READONLY_TOKEN:-}" \
+           "${CONTROL_TOKEN:-}" "${TEST_SECRETS[@]}"; do
+    [ ${#v} -ge 8 ] && printf '%s\n' "$v"
+  done
+  [ -n "${JUPYTERHUB_TOKEN_FILE:-}" ] && [ -r "$JUPYTERHUB_TOKEN_FILE" ] && head -c 200 "$JUPYTERHUB_TOKEN_FILE" && echo
+}
+_tap_written_by_runbook() {
+  [ -f "$SCRATCH/runbook-output.log" ] && echo "$SCRATCH/runbook-output.log"
+  find "$SCRATCH" -type f \( -name '*.journal' -o -name '*.out' -o -name 'manifest.json' -o -name '*.json' \) \
+    ! -path '*/k8s/*' ! -path '*/hub/*' ! -path '*/pg/*' 2>/dev/null \
+    | while read -r f; do
+        case "$f" in *.json) grep -q '"format": "runbook-plan/1"\|"database":' "$f" 2>/dev/null && echo "$f";; *) echo "$f";; esac
+      done
+}
+no_secrets_leaked() {
+  local secrets files leaked=""
+  secrets=$(_tap_secrets | sort -u | grep -v '^$')
+  [ -z "$secrets" ] && return 0
+  files=$(_tap_written_by_runbook)
+  [ -z "$files" ] && return 0
+  leaked=$(printf '%s\n' "$files" | xargs grep -l -F -f <(printf '%s\n' "$secrets") 2>/dev/null)
+  ok $([ -z "$leaked" ]; echo $?) "no secret in any output, plan, journal or manifest of this test"
+  [ -n "$leaked" ] && printf '#   in: %s\n' $leaked
+}
+TEST_SECRETS=()
+done_testing() { no_secrets_leaked; echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
 
 # run_rb VAR ARGS...: runs ./runbook, stores stdout in $OUT, stderr in $ERR, exit status in $RC
 run_rb() {
   local o e
   o=$(mktemp); e=$(mktemp)
   "$RUNBOOK" "$@" >"$o" 2>"$e" </dev/null; RC=$?
-  OUT=$(cat "$o"); ERR=$(cat "$e"); rm -f "$o" "$e"
+  OUT=$(cat "$o"); ERR=$(cat "$e")
+  cat "$o" "$e" >> "$SCRATCH/runbook-output.log"; rm -f "$o" "$e"
 }
 
 # A scratch directory removed when the test exits, however it exits.
