@@ -53,6 +53,13 @@ local function set_of(list)
   return s
 end
 
+-- A URL is saved in the plan: a password typed into it would be too. libpq reads PGPASSWORD and
+-- ~/.pgpass, and the cluster's Secret is read at apply time: those are the places for it.
+local function no_password(v)
+  local has = v:match("^%a[%w+.-]*://[^/@]*:[^/@]+@") or v:find("password%s*=") or v:find("[?&]password=")
+  return not has, "must not contain the password (it would be saved in the plan): use PGPASSWORD, ~/.pgpass or the Secret"
+end
+
 local function ends_with_dash(v) return v:sub(-1) == "-", "must end with '-' (nublado- spares nublado itself)" end
 local function positive(v) return v >= 1, "must be at least 1" end
 
@@ -475,7 +482,8 @@ kubectl: --kubeconfig, --context.]],
       help = "the access ingress's resource (PLURAL.GROUP/VERSION)" },
     { name = "ingress_name", type = "string", default = "proxy", help = "the access ingress's name" },
     { name = "deployment", type = "string", default = "hub", help = "the hub's deployment" },
-    { name = "database_url", type = "string", help = "PostgreSQL URL (else read from the cluster); a password in it is never shown" },
+    { name = "database_url", type = "string", check = no_password,
+      help = "PostgreSQL URL without its password (else read from the cluster)" },
     { name = "config_map", type = "string", default = "hub-config", help = "ConfigMap holding the database URL" },
     { name = "url_key", type = "string", default = "jupyterhub.hub.db.url", help = "its key (the Helm value jupyterhub.hub.db.url)" },
     { name = "password_secret", type = "string", default = "nublado-secret", help = "Secret holding the database password" },

@@ -277,6 +277,26 @@ is "$(kv_keys | tr ' ' '\n' | grep -c '^job-')" 0 "  the remaining keys are dele
 is "$(grep -E '^PUT /keys/gate ' "$KV_DIR/requests.log" | wc -l | tr -d ' ')" 5 "  gate: opened by the test, closed, reopened by on_stop, closed again by resume, opened at the end"
 is "$(kv_get gate | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["value"])')" open "  the gate ends open"
 
+# --- secret parameters never reach a plan; apply reads them again ---
+mkdir -p "$SCRATCH/secret-site"
+cat > "$SCRATCH/secret-site/kv-secret.lua" <<'LUA'
+return {
+  summary = "has a secret parameter",
+  params = { { name = "url", type = "string", env = "KV_URL", required = true },
+             { name = "api_key", type = "string", env = "KV_API_KEY", secret = true, required = true } },
+  plan = function(ctx) ctx:add{ kind = "kv.show", target = "key", reason = "shows the key's length" } end,
+  actions = { ["kv.show"] = { run = function(ctx) return true, "key of " .. #ctx.params.api_key .. " characters" end } },
+}
+LUA
+TEST_SECRETS+=("s3cret-api-key-value")
+KV_API_KEY=s3cret-api-key-value run_rb plan "$SCRATCH/secret-site/kv-secret.lua" -o "$SCRATCH/secret-plan.json"
+is "$RC" 0 "plan with a secret parameter from the environment"
+unlike "$(cat "$SCRATCH/secret-plan.json")" "s3cret" "  the secret is not in the plan file"
+KV_API_KEY=s3cret-api-key-value run_rb apply "$SCRATCH/secret-plan.json" --yes --journal-dir "$SCRATCH/sj2"
+like "$OUT" "key of 20 characters" "  apply reads it again from the environment"
+run_rb plan "$SCRATCH/secret-site/kv-secret.lua" -p api_key=xyz
+is "$RC" 2 "  a secret parameter on the command line is refused"
+
 # --- exec ---
 cat > "$SCRATCH/script.lua" <<'LUA'
 local http = require "runbook.http"

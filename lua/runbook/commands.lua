@@ -174,9 +174,22 @@ local function plan_cluster_options(doc, opts)
   return planned
 end
 
+-- The plan's parameters, with the secret ones (never saved in plans) read again from their
+-- environment variable or the policy, as when the plan was made.
+local function plan_params(def, doc, loaded_policy)
+  local values = util.shallow_copy(doc.params)
+  local secret_specs = {}
+  for _, spec in ipairs(def.params) do if spec.secret then secret_specs[#secret_specs + 1] = spec end end
+  if #secret_specs > 0 then
+    local again = lazy.params.resolve(secret_specs, {}, lazy.policy.param_values(loaded_policy, def), def.name, {})
+    for k, v in pairs(again) do values[k] = v end
+  end
+  return values
+end
+
 local function apply_context(def, doc, loaded_policy, opts)
   opts.cluster = plan_cluster_options(doc, opts)
-  local ctx = lazy.engine.context(def, doc.params, loaded_policy, opts)
+  local ctx = lazy.engine.context(def, plan_params(def, doc, loaded_policy), loaded_policy, opts)
   ctx.phase = "apply"
   ctx.plan_time = doc.created_unix
   ctx.plan_facts = doc.facts

@@ -63,8 +63,11 @@ end
 
 -- The plan document, ready to print or save.
 function plan.document(def, ctx, meta)
+  -- Secret parameters never reach a plan file: apply reads them again from their source.
+  local secret = {}
+  for _, spec in ipairs(def.params) do if spec.secret then secret[spec.name] = true end end
   local params = {}
-  for k, v in pairs(ctx.params) do params[k] = v end
+  for k, v in pairs(ctx.params) do if not secret[k] then params[k] = v end end
   return {
     format = plan.FORMAT,
     runbook = def.name,
