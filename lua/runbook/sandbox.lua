@@ -86,6 +86,10 @@ function sandbox.policy_env(label, values)
   local env = base_env(who)
   env.os = setmetatable({ time = os.time, date = os.date, clock = os.clock, difftime = os.difftime },
     { __index = function(_, key) error(string.format("os.%s is not available to policy files", tostring(key)), 2) end })
+  -- No metatables: their methods run whenever the engine touches the value (a __gc finalizer, an
+  -- __index under ipairs, the shared string metatable), outside the instruction budget.
+  local function no_metatables() error("policy files cannot use metatables (their methods would escape the instruction budget)", 2) end
+  env.setmetatable, env.getmetatable = no_metatables, no_metatables
   return strict(env, who, function(_, key, value)
     if type(key) ~= "string" then error("policy keys must be names", 2) end
     values[key] = value

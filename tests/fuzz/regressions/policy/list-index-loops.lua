@@ -1,0 +1,1 @@
+protected_users = setmetatable({}, { __index = function() while true do end end })
