@@ -19,10 +19,46 @@ function json.array(t)
   return setmetatable(t or {}, array_mt)
 end
 
-local function whole_numbers(v)
+-- cjson decodes [] and {} alike, as an empty table, which would then be encoded back as {}: an object
+-- read from an API and sent back would change (Kubernetes rejects `"rules": {}`). So each empty array
+-- outside strings is given one sentinel element before decoding, and turned into json.array() after.
+local EMPTY_ARRAY = "\0[]"
+local EMPTY_ARRAY_JSON = '"\\u0000[]"'
+
+local function mark_empty_arrays(text)
+  if not text:find("%[%s*%]") then return text end
+  local out, copied, pos = {}, 1, 1
+  while true do
+    local at = text:find('[%["]', pos)
+    if not at then break end
+    if text:byte(at) == 34 then -- a string: skip to its closing quote, past escapes
+      local i = at + 1
+      while true do
+        local q = text:find('["\\]', i)
+        if not q then return text end -- unterminated: the decoder reports it
+        if text:byte(q) == 92 then i = q + 2 else pos = q + 1 break end
+      end
+    else
+      local close = text:match("^%[%s*()%]", at)
+      if close then
+        out[#out + 1] = text:sub(copied, at)
+        out[#out + 1] = EMPTY_ARRAY_JSON
+        copied, pos = close, close + 1
+      else
+        pos = at + 1
+      end
+    end
+  end
+  out[#out + 1] = text:sub(copied)
+  return table.concat(out)
+end
+
+-- After cjson: whole numbers back to integers, marked empty arrays back to json.array().
+local function restore(v)
   if type(v) == "table" then
+    if v[1] == EMPTY_ARRAY and v[2] == nil and next(v, 1) == nil then return json.array() end
     for k, x in pairs(v) do
-      if type(x) == "table" or math.type(x) == "float" then v[k] = whole_numbers(x) end
+      if type(x) == "table" or math.type(x) == "float" then v[k] = restore(x) end
     end
   elseif math.type(v) == "float" and v == math.floor(v) and v >= -2^53 and v <= 2^53 then
     return math.tointeger(v)
@@ -35,10 +71,10 @@ end
 -- decode(text) -> value | nil, message (the message names the character position)
 function json.decode(text)
   if type(text) ~= "string" then return nil, "expected JSON text, got " .. type(text) end
-  local ok, value = pcall(decoder.decode, text)
+  local ok, value = pcall(decoder.decode, mark_empty_arrays(text))
   if not ok then return nil, (tostring(value):gsub("^.-:%d+: ", "")) end
-  local whole, result = pcall(whole_numbers, value)
-  if not whole then return nil, result end
+  local restored, result = pcall(restore, value)
+  if not restored then return nil, result end
   return result
 end
 

@@ -80,3 +80,10 @@ is(opts.output, "json", "--opt=value")
 is(opts.namespace, "ns", "-n value")
 command, pos = cli.parse({ "exec", "s.lua", "--flag", "-p" })
 is(#pos, 3, "exec passes everything after the script to it")
+
+-- empty arrays survive a decode/encode round trip (objects read from an API and sent back)
+is(json.encode(json.decode('{"a":[],"b":{},"c":[ ],"d":"[]","e":["x",[]],"f":"a\\"[]"}')),
+   '{"a":[],"b":{},"c":[],"d":"[]","e":["x",[]],"f":"a\\"[]"}', "empty arrays and objects survive a round trip; [] inside strings is text")
+local bad_text, bad_err = json.decode('{"a": [')
+ok(bad_text == nil and bad_err ~= nil, "a truncated document is still an error")
+is(#json.decode('[[], [1]]')[1], 0, "an empty array is an empty table to Lua")
