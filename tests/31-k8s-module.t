@@ -523,4 +523,20 @@ LUA
 end=$(date +%s.%N)
 diag "$(awk -v s="$start" -v e="$end" 'BEGIN { printf "exec throughput: 100 MiB in %.2f s (%.0f MiB/s), process start included", e - s, 100 / (e - s) }')"
 
+# Paging across namespaces whose names sort differently as strings and as (namespace, name) pairs
+# ("nublado-alice/x" < "nublado/y"): every pod exactly once, as with one unpaged list.
+cat > "$SCRATCH/paging.lua" <<'LUA'
+local k8s = require "runbook.k8s"
+local c = assert(k8s.connect{ kubeconfig = os.getenv("KUBECONFIG_FILE") })
+local paged = assert(c:list("pods", { all_namespaces = true, limit = 1 }))
+local whole = assert(c:list("pods", { all_namespaces = true }))
+local seen = {}
+for _, p in ipairs(paged) do seen[p.metadata.namespace .. "/" .. p.metadata.name] = true end
+local n = 0
+for _ in pairs(seen) do n = n + 1 end
+print(#paged, n, #whole)
+LUA
+run_rb exec "$SCRATCH/paging.lua"
+like "$ERR" "^([0-9]+)	\1	\1$" "paging one pod at a time across namespaces lists each pod once, like one unpaged list"
+
 done_testing

@@ -117,7 +117,12 @@ class Store:
                 if token_rv < self.continue_floor:
                     raise errors.expired_continue()
             matching = []
-            for (ns, name), obj in sorted(self.objects[rt.key].items()):
+            # etcd orders by the key string ("ns/name"), the same string continue tokens compare:
+            # sorting (ns, name) tuples instead puts "nublado/x" and "nublado-a/y" in another order.
+            def key_of(item):
+                (ns, name), _ = item
+                return "%s/%s" % (ns, name) if rt.namespaced else name
+            for (ns, name), obj in sorted(self.objects[rt.key].items(), key=key_of):
                 if namespace and ns != namespace:
                     continue
                 key = "%s/%s" % (ns, name) if rt.namespaced else name
