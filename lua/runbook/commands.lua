@@ -121,7 +121,64 @@ local function make_plan(pos, opts)
   return def, doc, loaded_policy
 end
 
+-- ---- inventories: the same command for every target of a site ----
+
+local SEVERITY = { [0] = 0, [4] = 1, [3] = 2, [2] = 3, [1] = 4 } -- which exit status wins the summary
+
+-- Plans each target of the inventory and calls act(def, doc, loaded_policy, target_opts) -> status.
+-- One target's failure does not stop the others; a summary ends the run.
+local function for_each_target(pos, opts, act)
+  local def = load_runbook(pos[1], opts)
+  local targets = lazy.inventory.load(opts.inventory, def)
+  local given = lazy.params.parse_assignments(def.params, opts.param, def.name)
+  local rows, worst = { { "TARGET", "ACTIONS", "RESULT" } }, 0
+  for _, target in ipairs(targets) do
+    ui.say("")
+    ui.say(ui.style.bold("=== " .. target.name .. " ==="))
+    local actions = "-"
+    local ok, code = pcall(function()
+      local path = target.policy_path or opts.policy
+      local loaded_policy = path and lazy.policy.load(path, def) or nil
+      local target_opts = util.shallow_copy(opts)
+      target_opts.inventory_values = target.values
+      local doc = lazy.engine.plan(def, given, loaded_policy, target_opts)
+      actions = tostring(#doc.actions)
+      print_plan(doc, opts)
+      return act(target, def, doc, loaded_policy, target_opts)
+    end)
+    if not ok then
+      if util.is_failure(code) then
+        ui.error(target.name .. ": " .. code.message)
+        code = code.code
+      else
+        ui.error(target.name .. ": internal error: " .. tostring(code))
+        code = 1
+      end
+    end
+    rows[#rows + 1] = { target.name, actions, code == 0 and "ok" or ("exit " .. code) }
+    if SEVERITY[code] > SEVERITY[worst] then worst = code end
+  end
+  ui.say("")
+  ui.say(ui.style.bold(string.format("%s on %d targets:", def.name, #targets)))
+  ui.table(rows, "  ")
+  return worst
+end
+
 function commands.plan(pos, opts)
+  if opts.inventory then
+    if opts.out then
+      local ok, err = host.mkdirs(opts.out, tonumber("700", 8))
+      if not ok then util.fail(1, "cannot create the plan directory: %s", err) end
+    end
+    return for_each_target(pos, opts, function(target, _, doc)
+      if opts.out then
+        local path = opts.out .. "/" .. target.name .. ".json"
+        lazy.plan.save(doc, path)
+        ui.info("Plan saved to " .. path)
+      end
+      return 0
+    end)
+  end
   make_plan(pos, opts)
   return 0
 end
@@ -240,6 +297,13 @@ function commands.apply(pos, opts)
 end
 
 function commands.run(pos, opts)
+  if opts.inventory then
+    if opts.out then util.fail(2, "run --inventory saves no plans; use plan --inventory -o DIR") end
+    return for_each_target(pos, opts, function(_, def, doc, loaded_policy, target_opts)
+      if opts["dry-run"] then return 0 end
+      return apply_document(def, doc, loaded_policy, target_opts)
+    end)
+  end
   local def, doc, loaded_policy = make_plan(pos, opts)
   if opts["dry-run"] then
     ui.info("\nDry run: nothing was changed.")

@@ -77,7 +77,7 @@ end
 -- plan(def, given, loaded_policy, opts) -> plan document. Nothing can change while it runs.
 function engine.plan(def, given, loaded_policy, opts)
   local values, sources = params.resolve(def.params, given, policy.param_values(loaded_policy, def), def.name,
-    { cwd = host.realpath(".") })
+    { cwd = host.realpath("."), inventory = opts.inventory_values })
   local ctx = engine.context(def, values, loaded_policy, opts)
   ctx.phase = "plan"
   local _, refusals_before = host.phase()

@@ -116,14 +116,21 @@ local function absolute(path, cwd)
   return cwd .. "/" .. path
 end
 
--- resolve(list, given, policy_values, opts) -> values, sources
--- opts.cwd makes path parameters absolute, so a saved plan means the same files from anywhere.
+-- resolve(list, given, policy_values, runbook_name, opts) -> values, sources
+-- opts.cwd makes path parameters absolute, so a saved plan means the same files from anywhere;
+-- opts.inventory holds an inventory target's values (between the command line and the policy).
 function params.resolve(list, given, policy_values, runbook_name, opts)
   local values, sources = {}, {}
   for _, spec in ipairs(list) do
     local name, value, source = spec.name, nil, nil
+    local inventory = opts and opts.inventory
     if given[name] ~= nil then
       value, source = given[name], "command line"
+    elseif inventory and inventory[name] ~= nil then
+      local err
+      value, err = from_value(spec, inventory[name])
+      if value == nil then util.fail(2, "the inventory sets '%s', which %s", name, err) end
+      source = "inventory"
     elseif policy_values and policy_values[name] ~= nil then
       local err
       value, err = from_value(spec, policy_values[name])
