@@ -27,7 +27,7 @@ LUA_MODS := $(shell find lua -name '*.lua' | sort)
 RUNBOOKS := $(wildcard runbooks/*.lua)
 TEST_PROGS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
 
-.PHONY: all test check check-asan demo bench torture deps install uninstall clean test-programs
+.PHONY: all test test-all check check-asan demo bench torture deps install uninstall clean test-programs
 
 all: runbook
 
@@ -60,11 +60,13 @@ $(BUILD):
 deps:
 	@tests/lib/deps.sh
 
-# The whole suite, then the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The whole suite. CI (.ci/run) also runs it under AddressSanitizer + UndefinedBehaviorSanitizer:
+# make check-asan; `make test-all` does both here.
 test: deps
 	$(MAKE) all test-programs
 	prove -j2 --timer tests/
-	$(MAKE) check-asan
+
+test-all: test check-asan
 
 # A separate build tree so the sanitizer objects never mix with the normal ones.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
