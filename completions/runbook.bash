@@ -12,8 +12,8 @@ _runbook_global_opts="--output --journal-dir --verbose -v --quiet -q --no-color 
   --runbook-path --kubeconfig --context --namespace -n --version"
 _runbook_command_opts() {
   case $1 in
-    plan)   echo "--param -p --policy --out -o" ;;
-    run)    echo "--param -p --policy --out -o --yes -y --dry-run" ;;
+    plan)   echo "--param -p --policy --out -o --inventory" ;;
+    run)    echo "--param -p --policy --out -o --inventory --yes -y --dry-run" ;;
     apply)  echo "--param -p --policy --yes -y --max-age" ;;
     resume) echo "--policy --yes -y" ;;
     exec)   echo "--write" ;;
@@ -23,7 +23,8 @@ _runbook_command_opts() {
 # Options followed by a value (as a separate word or after `=`).
 _runbook_takes_value() {
   case $1 in
-    --output|--journal-dir|--runbook-path|--kubeconfig|--context|--namespace|-n|--param|-p|--policy|--out|-o|--max-age)
+    --output|--journal-dir|--runbook-path|--kubeconfig|--context|--namespace|-n|--param|-p|--policy|--out|-o|--max-age|\
+    --inventory)
       return 0 ;;
   esac
   return 1
@@ -124,7 +125,7 @@ _runbook_value() {
   case $1 in
     --output) mapfile -t COMPREPLY < <(compgen -W "text json" -- "$cur") ;;
     --journal-dir|--runbook-path) _runbook_files -d ;;
-    --kubeconfig|--policy|--out|-o) _runbook_files ;;
+    --kubeconfig|--policy|--out|-o|--inventory) _runbook_files ;;
     --max-age) mapfile -t COMPREPLY < <(compgen -W "1h 24h 7d 0" -- "$cur") ;;
     --context)  # kubectl reads the same kubeconfig files, if it is installed
       if command -v kubectl >/dev/null 2>&1; then
