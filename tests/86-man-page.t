@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # doc/runbook.1 renders cleanly (groff -ww, man -l) and keeps up with the code: every command and
-# option `runbook --help` lists, every shipped runbook and each of its parameters, every environment
-# variable the Lua or C code reads, and every exit status are documented.
+# option `runbook --help` lists, every module scripts may require, every shipped runbook and each of
+# its parameters, every environment variable the Lua or C code reads, and every exit status are
+# documented.
 . "$(dirname "$0")/lib/tap.sh"
 MAN="$TOP/doc/runbook.1"
 unset RUNBOOK_PATH
@@ -31,6 +32,11 @@ for c in $commands help; do
 done
 for opt in $(printf '%s\n' "$help" | grep -oE -- '(^| )--?[a-z][a-z-]*' | sort -u); do
   section OPTIONS | grep -qE -- "(^|[ ,])$opt([ ,]|$)"; ok $? "option $opt is described under OPTIONS"
+done
+
+# The modules a script or runbook may require (the sandbox's list) are named where exec is described.
+for m in $(grep -oE '\["(runbook\.[a-z0-9_]+|cjson)"\] = true' "$TOP/lua/runbook/sandbox.lua" | sed 's/\["\(.*\)"\].*/\1/'); do
+  section COMMANDS | grep -qE "(^|[ (,])$m([ ,)]|$)"; ok $? "module $m is named under COMMANDS (exec)"
 done
 
 shipped=$("$RUNBOOK" list 2>/dev/null </dev/null | awk '{print $1}')
