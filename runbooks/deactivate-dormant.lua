@@ -422,7 +422,7 @@ SELECT c.relname::text AS name, pg_get_indexdef(i.indexrelid) AS def
   elseif explain:find(covering, 1, true) then
     ctx:fact("dormancy_index", covering .. " (EXPLAIN uses it)")
   else
-    ctx:fact("dormancy_index", covering .. " (EXPLAIN does not use it: the planner finds the table small enough to read)")
+    ctx:fact("dormancy_index", covering .. " (EXPLAIN does not use it: PostgreSQL finds another path cheaper for this data)")
   end
 end
 
@@ -507,7 +507,8 @@ local function plan_database(ctx)
   ctx.progress_done("finding dormant users")
   local left = total - scanned
   if left > 0 then
-    ctx:note(string.format("%d more dormant users are over the caps (%s); later runs take them", left, cap_reason(ctx, room)))
+    ctx:note(string.format("%d more dormant users were not reached: the caps came first (%s); later runs take them",
+      left, cap_reason(ctx, room)))
   end
 end
 
@@ -541,7 +542,8 @@ local function earlier_attempt(ctx, conn, dir)
     return nil, string.format("%d of the %d users in the backup %s are still in the database: an attempt neither " ..
       "committed nor rolled back? Check, then move the backup away and resume", left, #manifest.ids, dir)
   end
-  local aside = dir .. ".rolled-back-" .. os.date("!%Y%m%dT%H%M%SZ", math.floor(ctx.time()))
+  local aside = string.format("%s.rolled-back-%s-%06d", dir, os.date("!%Y%m%dT%H%M%SZ", math.floor(ctx.time())),
+    math.random(0, 999999))
   local ok, perr = backup.publish(dir, aside)
   if not ok then return nil, perr end
   ctx.log("deactivate-dormant: an earlier attempt at %s rolled back; its files are in %s", dir, aside)
@@ -558,7 +560,10 @@ end
 -- verified, then published under its final name. Runs inside the batch's transaction.
 local function copy_batch(ctx, c, dir, ids, names)
   local list = array_literal(ids)
-  local partial = dir .. ".partial-" .. os.date("!%Y%m%dT%H%M%SZ", math.floor(ctx.time()))
+  -- A name of its own: an attempt killed halfway leaves its partial directory behind, and the next
+  -- attempt may come within the same second.
+  local partial = string.format("%s.partial-%s-%06d", dir, os.date("!%Y%m%dT%H%M%SZ", math.floor(ctx.time())),
+    math.random(0, 999999))
   local ok, err = backup.mkdir(partial)
   if not ok then return nil, err end
   local deps, derr = dependent_tables(c)
@@ -700,6 +705,10 @@ exclude(user) gets {id, name, admin, created, last_activity, groups}.]],
     if p.days < GITLAB_MINIMUM_DAYS and not p.allow_short_period then
       util.fail(2, "days=%d is below GitLab's minimum of %d; set allow_short_period=true to go lower on purpose",
         p.days, GITLAB_MINIMUM_DAYS)
+    end
+    -- Parameters are saved in the plan and shown: a password typed into the URL would be too.
+    if p.database_url and pg.redact(p.database_url) ~= p.database_url then
+      util.fail(2, "database_url holds a password, and parameters are saved in the plan; give it in PGPASSWORD or ~/.pgpass")
     end
     if p.mode == "api" then
       if not p.gitlab then util.fail(2, "mode api needs GitLab's URL: -p gitlab=https://... or GITLAB_URL") end
