@@ -60,6 +60,7 @@ local function target_name(ctx)
 end
 
 -- Users already taken today by this runbook on this target (from the journals: the engine reads them).
+-- A batch counts the users it planned, even if the re-check kept some: the cap errs on the safe side.
 local function used_today(ctx, kind)
   local used = 0
   for _, action in ipairs(ctx.done_today(kind, target_name(ctx))) do
@@ -436,13 +437,6 @@ end
 local function hub_user(row)
   return { id = row.id, name = row.name, admin = row.admin, created = row.created,
            last_activity = row.last_activity, groups = row.groups or {} }
-end
-
-local function db_dormancy_reason(ctx, row, now)
-  local last = row.last_activity and util.parse_time(row.last_activity)
-  if last then return string.format("no activity for %s", human(now - last)) end
-  local created = row.created and util.parse_time(row.created)
-  return string.format("never active; created %s ago", created and human(now - created) or "?")
 end
 
 local function plan_database(ctx)
