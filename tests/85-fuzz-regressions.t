@@ -14,7 +14,7 @@ for src in "$F"/*.c; do
   dirs=()
   for d in "$F/corpus/$t" "$F/regressions/$t"; do [ -d "$d" ] && dirs+=("$d"); done
   regressions=$(find "$F/regressions/$t" -type f 2>/dev/null | wc -l)
-  out=$(ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  out=$(TMPDIR=$SCRATCH ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         "$bin" "${dirs[@]}" 2>"$SCRATCH/$t.err")
   rc=$?
   ok $rc "$t: $out ($regressions of them regressions)"

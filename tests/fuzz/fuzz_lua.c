@@ -20,7 +20,7 @@ static lua_State *L;
 static int driver_ref = LUA_NOREF;
 static int is_failure_ref = LUA_NOREF;
 static const char *target_name = "?";
-static char scratch_dir[64];
+static char scratch_dir[4096];
 
 #ifdef RB_FUZZ_LUA_COVERAGE
 #define LUA_EDGES (1 << 16)
@@ -80,7 +80,7 @@ static int call(int nargs, int nresults)
 
 static void remove_scratch(void)
 {
-    char command[128];
+    char command[4200];
     if (scratch_dir[0] && snprintf(command, sizeof command, "rm -rf '%s'", scratch_dir) < (int)sizeof command) {
         int ignored = system(command);
         (void)ignored;
@@ -108,7 +108,10 @@ void fuzz_lua_init(const char *name, const char *driver)
         fprintf(stderr, "fuzz %s: cannot make the Lua state\n", name);
         abort();
     }
-    snprintf(scratch_dir, sizeof scratch_dir, "/tmp/runbook-fuzz-%s.XXXXXX", name);
+    /* under $TMPDIR: run.sh and the replay test point it at a directory they remove, since libFuzzer
+     * does not always exit through atexit */
+    const char *tmp = getenv("TMPDIR");
+    snprintf(scratch_dir, sizeof scratch_dir, "%s/runbook-fuzz-%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
     if (!mkdtemp(scratch_dir)) {
         perror("mkdtemp");
         abort();

@@ -47,13 +47,15 @@ for target in "$@"; do
   echo "fuzz: $target for ${seconds}s (log: $log)"
   # The scratch directory comes first: libFuzzer writes what it finds into its first corpus directory.
   started=$SECONDS
-  ASAN_OPTIONS=detect_leaks=1 "$bin" "${args[@]}" "$work" "$corpus" "$regressions" >"$log" 2>&1
+  mkdir -p "$build/tmp"
+  TMPDIR=$build/tmp ASAN_OPTIONS=detect_leaks=1 "$bin" "${args[@]}" "$work" "$corpus" "$regressions" >"$log" 2>&1
   rc=$?
   took=$((SECONDS - started))
-  minimise "$bin" "$corpus" "$work" "$build/merged/$target" >>"$log" 2>&1 ||
+  TMPDIR=$build/tmp minimise "$bin" "$corpus" "$work" "$build/merged/$target" >>"$log" 2>&1 ||
     echo "fuzz: $target: merging into the corpus failed (see $log)" >&2
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
+  rm -rf "$build/tmp"/runbook-fuzz-*  # the Lua targets' scratch files
   found=$(find "$findings" -type f | wc -l)
   line=$(printf '%-13s %10s execs  %4ss  %-22s findings: %s' "$target" "${execs:-?}" "$took" "${cov:-cov: ?}" "$found")
   if [ "$rc" -ne 0 ]; then
