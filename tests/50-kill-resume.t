@@ -8,6 +8,9 @@
 . "$TOP/tests/lib/testservers.sh"
 . "$TOP/tests/lib/hub.sh"
 . "$TOP/tests/torture/prune.sh"
+. "$TOP/tests/lib/pg.sh"
+. "$TOP/tests/lib/fake-k8s.sh"
+. "$TOP/tests/torture/wipe.sh"
 export RUNBOOK_PATH="$TOP/tests/runbooks" XDG_STATE_HOME="$SCRATCH/state"
 
 # --- the engine: every journal write (1 plan line + 2 per action + finish = 10 for 4 actions) ---
@@ -30,5 +33,12 @@ prune_world_start "$SCRATCH/hub" || { ok 1 "hub starts"; done_testing; exit 1; }
 # journal writes: 1 (plan) + 2 x 12 actions + 1 (finish) = 26; http responses: 24 (a GET and a DELETE each)
 for point in journal:1 journal:2 journal:9 journal:25 journal:26 http-response:1 http-response:12 http-response:24; do
   prune_kill_resume "$point"
+done
+
+# --- wipe-hub-db: right after access is cut, in the middle of a COPY backup, between the drop and its
+# end line, and before access is restored (journal: 1 plan + 2 x 9 actions + finish) ---
+wipe_world_start "$SCRATCH/wipe" || { ok 1 "the wipe-hub-db world starts"; done_testing; exit 1; }
+for point in journal:5 backup-write:2 journal:13 journal:18; do
+  wipe_kill_resume "$point"
 done
 done_testing

@@ -320,15 +320,27 @@ function commands.resume(pos, opts)
   lazy.plan.check_fresh(doc, def, nil, host.now())
   local loaded_policy = plan_policy(doc, def, opts.policy)
   if state.torn then ui.warn("the journal's last line was torn (the process died while writing it); it is ignored") end
-  -- Finished actions are not repeated, except those whose handler converges on a state that an
-  -- on_stop handler may have undone (wipe-hub-db's "access is cut"): those are checked again.
+  -- Finished actions are not repeated, except those that converge on a state an on_stop handler may
+  -- have undone (wipe-hub-db's "access is cut"), and only while an action after them still has to
+  -- run: a run killed after its last action has nothing that needs the state again.
   local done_ids, earlier = {}, { done = 0, skipped = 0 }
+  local last_pending = 0
   for id, event in pairs(state.outcomes) do
+    if event.outcome ~= "failed" then done_ids[id] = true end
+  end
+  for id in ipairs(doc.actions) do
+    if not done_ids[id] then last_pending = id end
+  end
+  for id in pairs(done_ids) do
     local action = doc.actions[id]
     local handler = action and def.actions[action.kind]
-    if event.outcome ~= "failed" and not (handler and handler.repeat_on_resume) then
-      done_ids[id] = true
-      earlier[event.outcome] = (earlier[event.outcome] or 0) + 1
+    local repeats = handler and handler.repeat_on_resume
+    if type(repeats) == "function" then repeats = repeats(action) end
+    if repeats and id < last_pending then
+      done_ids[id] = nil
+    else
+      local outcome = state.outcomes[id].outcome
+      earlier[outcome] = (earlier[outcome] or 0) + 1
     end
   end
   for id in pairs(state.started) do

@@ -75,6 +75,10 @@ local function check_actions(def)
     if handler.check ~= nil and type(handler.check) ~= "function" then
       return "action '" .. kind .. "': check must be a function"
     end
+    local repeats = handler.repeat_on_resume
+    if repeats ~= nil and type(repeats) ~= "boolean" and type(repeats) ~= "function" then
+      return "action '" .. kind .. "': repeat_on_resume must be true, false or a function(action)"
+    end
     if handler.on_failure ~= nil and handler.on_failure ~= "stop" and handler.on_failure ~= "continue" then
       return "action '" .. kind .. "': on_failure must be \"stop\" or \"continue\""
     end
