@@ -536,8 +536,8 @@ local function earlier_attempt(ctx, conn, dir)
     return nil, string.format("%d of the %d users in the backup %s are still in the database: an attempt neither " ..
       "committed nor rolled back? Check, then move the backup away and resume", left, #manifest.ids, dir)
   end
-  local aside = string.format("%s.rolled-back-%s-%06d", dir, os.date("!%Y%m%dT%H%M%SZ", math.floor(ctx.time())),
-    math.random(0, 999999))
+  local aside, aerr = backup.unused_name(dir .. ".rolled-back-" .. os.date("!%Y%m%dT%H%M%SZ", math.floor(ctx.time())))
+  if not aside then return nil, aerr end
   local ok, perr = backup.publish(dir, aside)
   if not ok then return nil, perr end
   ctx.log("deactivate-dormant: an earlier attempt at %s rolled back; its files are in %s", dir, aside)
@@ -554,12 +554,9 @@ end
 -- verified, then published under its final name. Runs inside the batch's transaction.
 local function copy_batch(ctx, c, dir, ids, names)
   local list = array_literal(ids)
-  -- A name of its own: an attempt killed halfway leaves its partial directory behind, and the next
-  -- attempt may come within the same second.
-  local partial = string.format("%s.partial-%s-%06d", dir, os.date("!%Y%m%dT%H%M%SZ", math.floor(ctx.time())),
-    math.random(0, 999999))
-  local ok, err = backup.mkdir(partial)
-  if not ok then return nil, err end
+  -- A directory of its own: an attempt killed halfway leaves its partial directory behind.
+  local partial, err = backup.mkdir_new(dir .. ".partial-" .. os.date("!%Y%m%dT%H%M%SZ", math.floor(ctx.time())))
+  if not partial then return nil, err end
   local deps, derr = dependent_tables(c)
   if not deps then return nil, derr end
   local manifest = { database = c:label(), created = util.format_time(ctx.time()), ids = ids, names = names,

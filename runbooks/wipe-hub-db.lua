@@ -357,10 +357,11 @@ local function pg_backup_run(ctx, action)
     return nil, "a backup directory exists but does not verify (" .. err .. "); move it away and resume"
   end
   -- Written under a temporary name and renamed when complete: a directory under the final name is
-  -- always a whole backup, whatever happens meanwhile.
-  local partial = dir .. ".partial-" .. util.format_time(ctx.time()):gsub("[^%w]", "")
-  local ok, err = backup.mkdir(partial)
-  if not ok then return nil, err end
+  -- always a whole backup, whatever happens meanwhile. A new one each attempt: an attempt killed
+  -- halfway leaves its partial directory behind.
+  local partial, err = backup.mkdir_new(dir .. ".partial-" .. util.format_time(ctx.time()):gsub("[^%w]", ""))
+  if not partial then return nil, err end
+  local ok
   local conn = database(ctx)
   local manifest = { database = ctx.state.db_shown, created = util.format_time(ctx.time()), tables = json.array(),
                      sequences = json.array() }
@@ -536,9 +537,9 @@ kubectl: --kubeconfig, --context.]],
   actions = {
     ["k8s.backup"] = { run = ingress_backup_run },
     -- Cutting access converges ("the ingress is absent"): resume checks it again, since on_stop may
-    -- have restored access after an earlier stop.
+    -- have restored access after an earlier stop. Deleted namespaces stay deleted: no need.
     ["k8s.delete"] = {
-      repeat_on_resume = true,
+      repeat_on_resume = function(action) return action.args.namespace == nil end,
       check = function(ctx, action)
         if action.args.namespace then return namespace_check(ctx, action) end
         return ingress_delete_check(ctx, action)

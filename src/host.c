@@ -1,6 +1,7 @@
 /* runbook.host: the engine's privileged primitives. Runbooks and policies never see this module:
  * the sandboxed `require` refuses it. Files are written the careful way (0600, fsync, atomic rename)
  * because plans and journals must survive a crash. */
+#define _GNU_SOURCE /* renameat2 */
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
@@ -280,10 +281,13 @@ static int host_remove(lua_State *L)
     return 1;
 }
 
+/* mkdirs(path[, mode[, new]]): the directory and its parents. With `new`, the last directory must
+ * not exist yet: mkdir(2) is the one test that two attempts racing for a name cannot both pass. */
 static int host_mkdirs(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     mode_t mode = (mode_t)luaL_optinteger(L, 2, 0700);
+    int must_be_new = lua_toboolean(L, 3);
     char buf[4096];
     if (strlen(path) >= sizeof buf)
         return luaL_error(L, "path too long: %s", path);
@@ -296,7 +300,7 @@ static int host_mkdirs(lua_State *L)
             return push_errno(L, buf);
         *p = '/';
     }
-    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+    if (mkdir(buf, mode) != 0 && (errno != EEXIST || must_be_new))
         return push_errno(L, buf);
     struct stat st;
     if (stat(buf, &st) != 0)
@@ -574,10 +578,24 @@ static int hasher_gc(lua_State *L)
 }
 
 /* rename(from, to): atomic replace, then the directory entry is made durable. */
+/* rename(from, to[, no_replace]): with no_replace, fails with EEXIST rather than replace `to`, in
+ * one step where the filesystem can (renameat2); elsewhere a check just before (a small window). */
 static int host_rename(lua_State *L)
 {
     const char *from = luaL_checkstring(L, 1), *to = luaL_checkstring(L, 2);
-    if (rename(from, to) != 0)
+    int no_replace = lua_toboolean(L, 3);
+    int done = 0;
+    if (no_replace) {
+        if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+            done = 1;
+        else if (errno != EINVAL && errno != ENOSYS)
+            return push_errno(L, to);
+        else if (access(to, F_OK) == 0) {
+            errno = EEXIST;
+            return push_errno(L, to);
+        }
+    }
+    if (!done && rename(from, to) != 0)
         return push_errno(L, to);
     fsync_parent_dir(to);
     lua_pushboolean(L, 1);

@@ -4,8 +4,11 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${RUNBOOK_BUILD:-build}
 cd "$top"
-"$build/tests/test_host" | sed 's/^1\.\.\([0-9]*\)$/# c units: \1/' | grep -v '^# c units' > /tmp/units.$$ ; c_status=${PIPESTATUS[0]}
-"$build/tests/lua_runner" tests/lua/tap.lua tests/lua/test_*.lua > /tmp/units-lua.$$; lua_status=$?
+# The Lua tests write their files under TMPDIR: a directory of this run's, removed however it ends.
+scratch=$(mktemp -d /tmp/runbook-units.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+"$build/tests/test_host" | sed 's/^1\.\.\([0-9]*\)$/# c units: \1/' | grep -v '^# c units' > "$scratch/c.tap" ; c_status=${PIPESTATUS[0]}
+TMPDIR=$scratch "$build/tests/lua_runner" tests/lua/tap.lua tests/lua/test_*.lua > "$scratch/lua.tap"; lua_status=$?
 # One TAP stream: renumber both parts.
 n=0
 while IFS= read -r line; do
@@ -16,8 +19,7 @@ while IFS= read -r line; do
     "1.."*) ;;
     *) echo "$line" ;;
   esac
-done < <(cat /tmp/units.$$ /tmp/units-lua.$$)
-rm -f /tmp/units.$$ /tmp/units-lua.$$
+done < <(cat "$scratch/c.tap" "$scratch/lua.tap")
 n=$((n + 1))
 if [ "$c_status" -eq 0 ] && [ "$lua_status" -eq 0 ]; then echo "ok $n - unit test programs exited 0"; else echo "not ok $n - unit test programs exited $c_status/$lua_status"; fi
 echo "1..$n"

@@ -483,8 +483,10 @@ local copy, err, detail = c:copy_from(hub_pod(c, "hub-a"), "/srv/jupyterhub/blob
 check(copy == nil and err:find("cut after 1000000 bytes") and err:find("partial file was removed"), "a stream cut mid-way: a clear failure", err)
 check(detail and detail.kind == "cut", "  with kind = cut")
 local f = k8s.file_sha256(os.getenv("OUT") .. "/cut.bin")
-check(f == nil, "  and no partial file is left")
+check(f == nil, "  and nothing is left under the file's name")
 LUA
+is "$(ls "$SCRATCH/out" | grep -c '^cut\.bin')" 0 "  nor a partial file beside it"
+is "$(ls "$SCRATCH/out/dir")" "blob.bin" "a finished copy: only the file, under its name (it was streamed under another and renamed once verified)"
 
 KC=$KC lua_checks exec-auth <<'LUA'
 local kc = os.getenv("KC")

@@ -213,7 +213,8 @@ kill_resume() {  # kill_resume POINT: 12 dormant users in batches of 5, killed a
   left=$(sql "SELECT count(*) FROM users WHERE name LIKE 'gone%'")
   backed=$("$PY" -c 'import json,glob,sys; print(sum(len(json.load(open(f))["ids"]) for f in glob.glob(sys.argv[1] + "/*/batch-[0-9][0-9][0-9][0-9]/manifest.json")))' "$dir-b")
   ok $([ "$rc" -eq 0 ] && [ "$left" -eq 0 ] && [ "$backed" -eq 12 ]; echo $?) \
-     "killed at $point: resumed; the 12 users deleted, each in exactly one published backup (exit $rc, $left left, $backed backed up)"
+     "killed at $point: resumed; the 12 users deleted, each in exactly one published backup (exit $rc, $left left, $backed backed up)" ||
+    { diag "$(tail -n 20 "$dir.out" 2>/dev/null)"; diag "$(ls -lR "$dir-b" 2>&1 | tail -n 30)"; }
 }
 # journal writes: the plan, then start and end of 3 batches, then finish; backup writes: per batch
 # the COPY of users (these users have no other rows) and the manifest (a kill there rolls back)

@@ -22,6 +22,38 @@ function backup.mkdir(path)
   return host.mkdirs(absolute(path), tonumber("700", 8))
 end
 
+-- mkdir_new(prefix) -> path | nil, message: a directory that did not exist before, named
+-- prefix-1, prefix-2, ... (parents made as needed, mode 0700). An attempt killed halfway leaves its
+-- directory behind, and the next attempt, maybe within the same second, must not write into it.
+function backup.mkdir_new(prefix)
+  absolute(prefix)
+  local parent = prefix:match("^(.*)/[^/]+$")
+  if parent ~= "" then
+    local ok, err = host.mkdirs(parent, tonumber("700", 8))
+    if not ok then return nil, err end
+  end
+  local last_err
+  for n = 1, 1000 do
+    local path = prefix .. "-" .. n
+    local ok, err = host.mkdirs(path, tonumber("700", 8), true)
+    if ok then return path end
+    if not host.stat(path) then return nil, err end -- failed for another reason than being taken
+    last_err = err
+  end
+  return nil, last_err .. " (and 999 more names after it are taken; clear out old partial backups)"
+end
+
+-- unused_name(prefix) -> path | nil, message: the first of prefix-1, prefix-2, ... that does not
+-- exist, to move a backup aside under (publish refuses a name that exists).
+function backup.unused_name(prefix)
+  absolute(prefix)
+  for n = 1, 1000 do
+    local path = prefix .. "-" .. n
+    if not host.stat(path) then return path end
+  end
+  return nil, "cannot find a free name " .. prefix .. "-N: the first 1000 are taken; clear out old backups"
+end
+
 -- write(path, text) -> {sha256=, size=} | nil, message. Fails if the file exists.
 function backup.write(path, text)
   local out, err = host.create_output(absolute(path), tonumber("600", 8))
@@ -64,7 +96,7 @@ end
 function backup.publish(from, to)
   absolute(from)
   if host.stat(absolute(to)) then return nil, "backup " .. to .. " exists already" end
-  local ok, err = host.rename(from, to)
+  local ok, err = host.rename(from, to, true)
   if not ok then return nil, "cannot publish backup " .. err end
   return true
 end

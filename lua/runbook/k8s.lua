@@ -467,28 +467,34 @@ function Client:remote_sha256(pod, path, opts)
 end
 
 -- copy_from(pod, remote_path, local_path, {namespace=, container=, make_dirs=}) -> {path=, sha256=, size=} | nil, message
--- Streams `cat` into a new local file (never overwriting one), then compares its SHA-256 with the
--- pod's own sha256sum of the file. On any failure or mismatch the local file is removed.
+-- Streams `cat` into a new local file, compares its SHA-256 with the pod's own sha256sum of the
+-- file, then renames it to local_path (never overwriting a file there). Until then it has a name of
+-- its own (local_path.partial-RANDOM), so a file under local_path is always a whole, verified copy,
+-- even after a kill mid-stream. On any failure or mismatch the partial file is removed.
 function Client:copy_from(pod, remote_path, local_path, opts)
   opts = opts or {}
+  if host.stat(local_path) then return nil, "cannot create the output file " .. local_path .. ": File exists" end
+  local partial = local_path .. ".partial-" .. host.random_hex(4)
   local o = util.shallow_copy(opts)
-  o.readonly, o.output = true, local_path
+  o.readonly, o.output = true, partial
   local r, err, status = self:exec(pod, { "cat", "--", remote_path }, o)
   if not r then return nil, err, status end
+  local function fail(message, detail)
+    host.remove(partial)
+    return nil, message, detail
+  end
   if r.exit_code ~= 0 then
-    return nil, string.format("cannot read %s in pods/%s/%s: %s", remote_path, opts.namespace or self.namespace, pod,
-      util.trim(r.stderr):sub(1, 300)), { exit_code = r.exit_code }
+    return fail(string.format("cannot read %s in pods/%s/%s: %s", remote_path, opts.namespace or self.namespace, pod,
+      util.trim(r.stderr):sub(1, 300)), { exit_code = r.exit_code })
   end
   local remote, sum_err = self:remote_sha256(pod, remote_path, opts)
-  if not remote then
-    host.remove(local_path)
-    return nil, sum_err
-  end
+  if not remote then return fail(sum_err) end
   if remote ~= r.sha256 then
-    host.remove(local_path)
-    return nil, string.format("the copy of %s does not match the pod's file (sha256 %s here, %s in the pod): it changed "
-      .. "while being copied; the copy was removed", remote_path, r.sha256:sub(1, 12), remote:sub(1, 12))
+    return fail(string.format("the copy of %s does not match the pod's file (sha256 %s here, %s in the pod): it changed "
+      .. "while being copied; the copy was removed", remote_path, r.sha256:sub(1, 12), remote:sub(1, 12)))
   end
+  local renamed, rename_err = host.rename(partial, local_path, true)
+  if not renamed then return fail("cannot put the verified copy in place: " .. rename_err) end
   return { path = local_path, sha256 = r.sha256, size = r.size }
 end
 

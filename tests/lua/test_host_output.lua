@@ -1,6 +1,6 @@
 -- host.create_output: backups are created exclusively, hashed as written, and on disk when closed.
 local host = require "runbook.host"
-local dir = "/tmp/runbook-output-test." .. host.getpid()
+local dir = (os.getenv("TMPDIR") or "/tmp") .. "/runbook-output-test." .. host.getpid()
 assert(host.mkdirs(dir))
 local path = dir .. "/backup.bin"
 local out = assert(host.create_output(path))
