@@ -83,6 +83,14 @@ bad, err = k8s.connect({ kubeconfig = "/nonexistent/kubeconfig" })
 check(bad == nil and err:find("/nonexistent/kubeconfig", 1, true), "a missing --kubeconfig file is an error", err)
 LUA
 
+# runbook exec hands the command line's cluster selection to the script as `options`.
+lua_checks exec-options --kubeconfig "$KC" --context cert-files -n hub-b <<'LUA'
+check(options.kubeconfig == os.getenv("KC") and options.context == "cert-files" and options.namespace == "hub-b",
+  "exec: options holds --kubeconfig, --context and -n", json.encode(options))
+local c = connect(options)
+check(c.context == "cert-files" and c.namespace == "hub-b", "  k8s.connect(options) uses them", c.context)
+LUA
+
 # KUBECONFIG: a list, merged; the first file to name something wins; missing files are skipped.
 mkdir -p "$SCRATCH/kc"
 cat > "$SCRATCH/kc/first.yaml" <<EOF

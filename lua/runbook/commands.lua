@@ -382,6 +382,9 @@ function commands.exec(pos, opts)
   local args = { n = #pos - 1 }
   for i = 2, #pos do args[i - 1] = pos[i] end
   rawset(env, "arg", args)
+  -- The command line's Kubernetes selection, as runbooks get it in ctx.options: k8s.connect(options)
+  -- honours --kubeconfig, --context and -n the way kubectl does.
+  rawset(env, "options", util.shallow_copy(opts.cluster or {}))
   local chunk, syntax = load(text, "@" .. path, "t", env)
   if not chunk then util.fail(2, "script has a syntax error: %s", syntax) end
   host.set_phase(opts.write and "write" or "readonly")
