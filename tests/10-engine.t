@@ -77,8 +77,12 @@ is "$(kv_keys)" "keep tmp-a tmp-b tmp-c" "  nothing changed"
 # --- a runbook that fails at run time: its traceback ---
 run_rb plan kv-crash
 is "$RC" 1 "runbook error while planning: exit 1"
-like "$ERR" "kv-crash.lua:4: attempt to index a nil value" "  names file and line"
+like "$ERR" "kv-crash.lua:5: attempt to index a nil value" "  names file and line"
 like "$ERR" "stack traceback:" "  with a traceback"
+run_rb plan kv-crash -p how=message
+is "$RC" 1 "a message raised without a position (the outside world, from an iterator): exit 1"
+like "$ERR" "runbook kv-crash failed while planning: kv 127.0.0.1: GET /keys: HTTP 503: try again later" "  the message"
+unlike "$ERR" "stack traceback" "  and no traceback: it is not a bug"
 
 # --- the sandbox ---
 for how in io execute host loadfile debug global; do
@@ -209,7 +213,7 @@ for k in r1 r2 r3 r4; do kv_put "tmp-$k" slow; done
 run_rb plan kv-prune -p prefix=tmp-r -o "$SCRATCH/resume.json"
 "$RUNBOOK" apply "$SCRATCH/resume.json" --yes --journal-dir "$SCRATCH/rj" >/dev/null 2>&1 &
 pid=$!
-for i in $(seq 100); do [ "$(kv_count "^DELETE /keys/tmp-r[0-9] 204")" -ge 1 ] && break; sleep 0.1; done
+for i in $(seq 300); do [ "$(kv_count "^DELETE /keys/tmp-r[0-9] 204")" -ge 1 ] && break; sleep 0.1; done
 kill -9 $pid; wait $pid 2>/dev/null
 rj=$(ls "$SCRATCH"/rj/*.journal)
 remaining=$(kv_keys | tr ' ' '\n' | grep -c '^tmp-r')
@@ -250,7 +254,7 @@ for k in s1 s2 s3; do kv_put "tmp-$k" slow; done
 run_rb plan kv-prune -p prefix=tmp-s -o "$SCRATCH/sig.json"
 "$RUNBOOK" apply "$SCRATCH/sig.json" --yes --journal-dir "$SCRATCH/sj" >"$SCRATCH/sig.out" 2>&1 &
 pid=$!
-for i in $(seq 100); do [ -n "$(ls "$SCRATCH"/sj/*.journal 2>/dev/null)" ] && grep -q '"type":"start"' "$SCRATCH"/sj/*.journal && break; sleep 0.05; done
+for i in $(seq 600); do [ -n "$(ls "$SCRATCH"/sj/*.journal 2>/dev/null)" ] && grep -q '"type":"start"' "$SCRATCH"/sj/*.journal && break; sleep 0.05; done
 kill -INT $pid; wait $pid; rc=$?
 is "$rc" 1 "SIGINT: exit 1 after the current action"
 sj=$(ls "$SCRATCH"/sj/*.journal)

@@ -1,5 +1,5 @@
 -- The commands of the contract. Each returns the exit status; failures raise util.fail.
--- Modules are loaded when a command first needs them: `runbook version` should not load the lazy.engine.
+-- Modules are loaded when a command first needs them: `runbook version` should not load the engine.
 local host = require "runbook.host"
 local json = require "runbook.json"
 local ui = require "runbook.ui"
@@ -256,7 +256,7 @@ end
 local function run_setup(def, ctx)
   if not def.setup then return end
   host.set_phase("apply")
-  local ok, err = xpcall(def.setup, host.traceback, ctx)
+  local ok, err = xpcall(def.setup, lazy.engine.traceback, ctx)
   host.set_phase("readonly")
   if not ok then
     if util.is_failure(err) then error(err, 0) end
@@ -388,7 +388,7 @@ function commands.exec(pos, opts)
   local chunk, syntax = load(text, "@" .. path, "t", env)
   if not chunk then util.fail(2, "script has a syntax error: %s", syntax) end
   host.set_phase(opts.write and "write" or "readonly")
-  local ok, result = xpcall(chunk, host.traceback, table.unpack(args, 1, args.n))
+  local ok, result = xpcall(chunk, lazy.engine.traceback, table.unpack(args, 1, args.n))
   host.set_phase("readonly")
   if not ok then
     if util.is_failure(result) then error(result, 0) end

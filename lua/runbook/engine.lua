@@ -65,9 +65,18 @@ function engine.context(def, values, loaded_policy, opts)
   }
 end
 
+-- The message handler for runbook code. A message raised with error(message, 0) -- how modules
+-- report the outside world from inside an iterator (a hub answering 500 while listing) -- has no
+-- position and is shown as it is; a bug ("file.lua:12: attempt to index a nil value", or an error
+-- raised with its position) gets the traceback its author needs.
+function engine.traceback(err)
+  if type(err) == "string" and not (err:match("^[^%s:]+:%d+: ") or err:match("^%[string .-%]:%d+: ")) then return err end
+  return host.traceback(err)
+end
+
 -- Calls runbook code; a runbook's own error becomes a failure with its traceback.
 local function call_runbook(def, what, fn, ...)
-  local results = table.pack(xpcall(fn, host.traceback, ...))
+  local results = table.pack(xpcall(fn, engine.traceback, ...))
   if results[1] then return table.unpack(results, 2, results.n) end
   local err = results[2]
   if util.is_failure(err) then error(err, 0) end
@@ -132,7 +141,7 @@ local function run_one(def, ctx, action, j, results)
     if not result then return "failed", message or "the action reported no result" end
     return "done", type(message) == "string" and message or nil
   end
-  local ok, outcome, message = xpcall(attempt, host.traceback)
+  local ok, outcome, message = xpcall(attempt, engine.traceback)
   if not ok then
     if util.is_failure(outcome) then outcome = outcome.message end
     ui.verbose(tostring(outcome))
@@ -239,7 +248,7 @@ function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
   if results.stop_reason and def.on_stop then
     -- The runbook's chance to put things back when a run stops halfway (wipe-hub-db restores
     -- access when the database is consistent). Journaled, so `resume` knows it happened.
-    local ok, outcome, message = xpcall(def.on_stop, host.traceback, ctx, results)
+    local ok, outcome, message = xpcall(def.on_stop, engine.traceback, ctx, results)
     local text = ok and message or tostring(outcome)
     if ok and outcome then ui.info(text or "the runbook's stop handler ran") end
     if not ok or not outcome then ui.warn("after the stop: " .. (text or "nothing was put back")) end
