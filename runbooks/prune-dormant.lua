@@ -72,7 +72,8 @@ end
 return {
   summary = "Delete hub users with no activity for N days (admins and users with servers are never touched)",
   description = [[
-Lists every user of a JupyterHub (all pages), and plans to delete those who are dormant: not an admin
+Lists every user of a JupyterHub (all pages; from JupyterHub 5.0 on, sorted by activity, stopping at
+the first user active within `days`), and plans to delete those who are dormant: not an admin
 (unless include_admins), no server running or pending (default or named), and last activity older
 than `days` -- or never active and created more than `grace_days` ago. Each candidate is read again
 just before deletion and skipped if anything changed (activity moved, a server started or is
@@ -121,7 +122,16 @@ list:users, read:users). Never on the command line.]],
     ctx:fact("hub_version", ctx.state.info.version)
     ctx:fact("dormant_after", ctx.params.days .. " days without activity")
     local listed, capped = 0, 0
-    for user in client:users() do
+    -- Hubs that sort by activity (5.0 and later) list the idle first: the first user active within
+    -- `days` ends the listing, as everyone after them was active more recently still.
+    local sorted = client:can_sort()
+    local stopped_at
+    for user in client:users{ sort = sorted and "last_activity" or nil } do
+      local last = hub.last_activity(user)
+      if sorted and last and now - last <= ctx.params.days * DAY then
+        stopped_at = user.name
+        break
+      end
       listed = listed + 1
       ctx.progress("listing users", listed, client.listed_total)
       local kept = protection(ctx, user)
@@ -140,6 +150,14 @@ list:users, read:users). Never on the command line.]],
     ctx.progress_done("listing users")
     ctx:fact("users_listed", listed)
     ctx:fact("users_total", client.listed_total or listed)
+    if stopped_at then
+      ctx:fact("listing", string.format("sorted by last activity; stopped at %s, the first user active within %d days: " ..
+        "the %d users not listed were all active more recently", stopped_at, ctx.params.days,
+        math.max(0, (client.listed_total or listed) - listed)))
+    else
+      ctx:fact("listing", sorted and "sorted by last activity; no user was active within days" or
+        "every user, in id order (the hub cannot sort users by activity before JupyterHub 5.0)")
+    end
     if capped > 0 then
       ctx:note(string.format("%d more dormant users are over this run's cap of %d; they are left for later runs",
         capped, ctx.params.max_actions))

@@ -165,7 +165,36 @@ local function at_least(info, major, minor)
   return info.major > major or (info.major == major and info.minor >= minor)
 end
 
--- users{state=, name_filter=, page_size=} -> iterator over user models, in id order.
+-- can_sort() -> true when GET /users takes sort=last_activity (JupyterHub 5.0 and later).
+function Client:can_sort()
+  return at_least(assert(self:info()), 5, 0)
+end
+
+-- The order of sort=last_activity: never-active users (null) first, then the longest idle.
+-- Checked on every user, so a hub that ignored the parameter cannot make a caller stop early.
+local function sorted_by_activity_check(client)
+  local previous, seen_active = nil, false
+  return function(user)
+    if type(user) ~= "table" then error("hub " .. client.host .. ": GET /users listed something that is not a user", 0) end
+    local last = hub.last_activity(user)
+    local ok = true
+    if last == nil then
+      ok = not seen_active
+    else
+      ok = previous == nil or last >= previous
+      previous, seen_active = last, true
+    end
+    if not ok then
+      error(string.format("hub %s: GET /users?sort=last_activity returned %s out of order; the hub did not sort, " ..
+        "so a listing that stops early could miss users: refusing it", client.host, tostring(user.name)), 0)
+    end
+  end
+end
+
+-- users{state=, name_filter=, sort=, page_size=} -> iterator over user models, in id order, or
+-- with sort = "last_activity" (can_sort()) never-active users first, then the longest idle first,
+-- so a caller looking for idle users can stop at the first recent one. (A user who becomes active
+-- during a sorted listing moves to its end and may be handed out again there.)
 -- Pages are fetched one ahead (the next page is on its way while the caller works on this one),
 -- so memory holds at most two pages whatever the number of users. A failure raises an error
 -- (an iterator cannot return nil, message): wrap the loop in pcall to handle it.
@@ -175,6 +204,13 @@ function Client:users(opts)
   local info = assert(self:info())
   local paginated = at_least(info, 2, 0)
   local query = { limit = math.min(opts.page_size or MAX_PAGE, MAX_PAGE) }
+  local check_order
+  if opts.sort then
+    if opts.sort ~= "last_activity" then error("users: sort must be \"last_activity\"", 2) end
+    if not self:can_sort() then error("hub " .. info.version .. " cannot sort users (JupyterHub 5.0 can)", 2) end
+    query.sort = opts.sort
+    check_order = sorted_by_activity_check(self)
+  end
   if opts.state then
     if not at_least(info, 1, 3) then error("hub " .. info.version .. " cannot filter users by state", 2) end
     query.state = opts.state
@@ -210,6 +246,25 @@ function Client:users(opts)
     end
     return doc.items, doc._pagination.total, nxt.offset
   end
+  -- Offsets move when users come and go during the listing. In id order new users come last, but
+  -- sorted by activity a new (never active) user comes first and pushes the previous page's last
+  -- users onto the next page: those are dropped, and the rest of the page must be in order. A whole
+  -- page is checked before any of it is handed out, so a caller never stops early on a hub that
+  -- ignored the sort.
+  local previous_names = {}
+  local function sorted_page(items)
+    local kept, names = {}, {}
+    for _, user in ipairs(items) do
+      local name = type(user) == "table" and user.name or nil
+      if name == nil or not previous_names[name] then
+        check_order(user)
+        kept[#kept + 1] = user
+      end
+      if name ~= nil then names[name] = true end
+    end
+    previous_names = names
+    return kept
+  end
   local page, index = {}, 0
   local next_page = start(0)
   return function()
@@ -219,7 +274,7 @@ function Client:users(opts)
       -- The next page is requested before this one is handed out: the hub works while we do.
       next_page = next_offset and start(next_offset) or nil
       client.listed_total = total
-      page, index = items, 0
+      page, index = check_order and sorted_page(items) or items, 0
     end
     index = index + 1
     return page[index]
