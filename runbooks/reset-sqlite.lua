@@ -213,6 +213,11 @@ end
 
 local function plan_restore(ctx, namespace)
   local p = ctx.params
+  if p.restore_from:match("%.partial%-%x+$") then
+    -- what copy_from leaves behind when killed mid-stream: an incomplete copy, never a backup
+    util.fail(2, "%s is an incomplete copy left by an interrupted backup, not a backup; restore from the file without .partial-...",
+      p.restore_from)
+  end
   local sum, size = k8s.file_sha256(p.restore_from)
   if not sum then util.fail(2, "cannot use the backup to restore: %s", size) end
   local pod = hub_pod(ctx, namespace)
@@ -287,7 +292,16 @@ local function run_backup(ctx, action)
       end
     end
   end
-  return true, "verified: " .. table.concat(done, "; ") .. " in " .. a.files[1].backup:match("^(.*)/")
+  -- A copy killed mid-stream (an earlier attempt of this action) left its partial file beside the
+  -- backup; the resumed copy wrote a new one. Say so, so that nobody takes it for a backup and it
+  -- does not stay there unnoticed (it can be as large as the database).
+  local leftovers = {}
+  for _, f in ipairs(a.files) do
+    for _, name in ipairs(k8s.leftover_partials(f.backup)) do leftovers[#leftovers + 1] = name end
+  end
+  local note = #leftovers > 0 and ("; left over from an interrupted copy, incomplete, not a backup (delete it): "
+    .. table.concat(leftovers, ", ")) or ""
+  return true, "verified: " .. table.concat(done, "; ") .. " in " .. a.files[1].backup:match("^(.*)/") .. note
 end
 
 -- Removes the database only if it still has the backup's checksum, in one shell step in the pod.

@@ -143,6 +143,10 @@ like "$OUT" "done +k8s.exec pods/hub-a/.*restored" "  the file went back"
 is "$(sum "$DB_A")" "$(sum "$ORIGINAL")" "  byte-identical to the original"
 run_rb plan reset-sqlite -p namespaces=hub-a,hub-b -p mode=restore -p restore_from="$backup_a"
 is "$RC" 2 "mode=restore with two namespaces: exit 2"
+cp "$backup_a" "$SCRATCH/jupyterhub.sqlite.partial-0a1b2c3d"
+run_rb plan reset-sqlite -n hub-a -p mode=restore -p restore_from="$SCRATCH/jupyterhub.sqlite.partial-0a1b2c3d"
+is "$RC" 2 "mode=restore from a .partial-HEX file (a copy killed mid-stream): exit 2"
+like "$ERR" "is an incomplete copy left by an interrupted backup, not a backup" "  it is never taken for a backup"
 
 # ---------------------------------------------------------------- the database changes after its backup
 # The removal's exec is refused once (a 500 from the API server): the apply stops after the backup.

@@ -498,6 +498,23 @@ function Client:copy_from(pod, remote_path, local_path, opts)
   return { path = local_path, sha256 = r.sha256, size = r.size }
 end
 
+-- leftover_partials(local_path) -> {file names}: the partial files (local_path.partial-HEX) that
+-- copy_from calls killed mid-stream left beside local_path. copy_from cannot remove them (the process
+-- died) and a later copy does not reuse them (each attempt has a name of its own), so they stay until
+-- someone removes them: a runbook names them in its report, so the operator knows they are incomplete
+-- copies, not backups, and can delete them.
+function k8s.leftover_partials(local_path)
+  local dir, name = local_path:match("^(.*)/([^/]+)$")
+  local found = {}
+  if not dir then return found end
+  local prefix = name .. ".partial-"
+  for _, entry in ipairs(host.list_dir(dir ~= "" and dir or "/") or {}) do
+    if entry:sub(1, #prefix) == prefix and entry:sub(#prefix + 1):match("^%x+$") then found[#found + 1] = entry end
+  end
+  table.sort(found)
+  return found
+end
+
 -- copy_to(pod, local_path, remote_path, {namespace=, container=, replace_also={paths}}) -> {sha256=, size=} | nil, message
 -- Sends the file through stdin into REMOTE.runbook-new, removes the replace_also paths, moves the new
 -- file over REMOTE, and checks the pod's sha256sum of the result. A mutation. The file is read into
