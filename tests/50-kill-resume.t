@@ -11,6 +11,7 @@
 . "$TOP/tests/lib/pg.sh"
 . "$TOP/tests/lib/fake-k8s.sh"
 . "$TOP/tests/torture/wipe.sh"
+. "$TOP/tests/torture/reset.sh"
 export RUNBOOK_PATH="$TOP/tests/runbooks" XDG_STATE_HOME="$SCRATCH/state"
 
 # --- the engine: every journal write (1 plan line + 2 per action + finish = 10 for 4 actions) ---
@@ -40,5 +41,14 @@ done
 wipe_world_start "$SCRATCH/wipe" || { ok 1 "the wipe-hub-db world starts"; done_testing; exit 1; }
 for point in journal:5 backup-write:2 journal:13 journal:18; do
   wipe_kill_resume "$point"
+done
+
+# --- reset-sqlite over hub-a and hub-b (journal: 1 plan + 2 x 6 actions + finish; tests/torture/reset.t
+# runs every point): after hub-a's removal started, in the middle of the exec stream copying hub-a's
+# database out (a partial file left behind), when the rollout's PATCH was answered but not recorded,
+# and after hub-b's removal ended, before its restart ---
+reset_world_start "$SCRATCH/reset" || { ok 1 "the reset-sqlite world starts"; done_testing; exit 1; }
+for point in journal:4 backup-write:150 http-response:5 journal:11; do
+  reset_kill_resume "$point"
 done
 done_testing
