@@ -111,7 +111,9 @@ end
 local function database(ctx)
   if ctx.state.db then return ctx.state.db end
   local url, shown = database_url(ctx)
-  local conn, err = pg.connect(url, { connect_timeout = 10, application_name = "runbook wipe-hub-db" })
+  -- No connect_timeout here: the module's default (10 s) applies, and PGCONNECT_TIMEOUT can change it.
+  local conn, err = pg.connect(url, { statement_timeout = ctx.params.statement_timeout,
+                                      application_name = "runbook wipe-hub-db" })
   if not conn then util.fail(1, err) end
   ctx.state.db, ctx.state.db_shown = conn, shown
   return conn
@@ -494,6 +496,8 @@ kubectl: --kubeconfig, --context.]],
     { name = "namespace_timeout", type = "integer", default = 600, check = positive, help = "seconds to wait for a lab namespace to go" },
     { name = "rollout_timeout", type = "integer", default = 600, check = positive, help = "seconds to wait for the new hub pod" },
     { name = "schema_timeout", type = "integer", default = 600, check = positive, help = "seconds to wait for the hub's schema" },
+    { name = "statement_timeout", type = "integer", default = 300, check = positive,
+      help = "seconds each SQL statement (a table's COPY too) may take; a server that stops answering is given 5 s more" },
   },
   steps = {
     "Save the access ingress to the backup directory, then delete it (the hub keeps running)",

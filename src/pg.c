@@ -17,6 +17,9 @@
  * function) is called between libpq calls under lua_pcall. A PGresult is always owned by a userdata with a
  * __gc, so a Lua error (even out of memory) cannot leak it. */
 #include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <libpq-fe.h>
 #include <lauxlib.h>
 #include <math.h>
@@ -36,6 +39,7 @@
 #define COPY_CHUNK (64 * 1024) /* COPY rows are handed to the writer in chunks of about this size */
 #define MAX_ARRAY_DEPTH 6     /* PostgreSQL's MAXDIM */
 #define DEFAULT_STATEMENT_TIMEOUT_MS 300000LL
+#define STALL_GRACE_SECONDS 5 /* after statement_timeout, for the server's answer to travel */
 
 /* Type OIDs (catalog/pg_type.h is not part of libpq's headers). */
 enum {
@@ -64,6 +68,8 @@ struct pg_conn {
     PGconn *pg;
     enum block_kind block;
     long long statement_timeout_ms;
+    double deadline;  /* monotonic seconds: when the statement under way stops being waited for */
+    int stalled;      /* the last wait hit the deadline: the next failure says so */
     struct notice *notices, *last_notice;
     int notice_count, notices_dropped;
     char label[512];
@@ -735,8 +741,20 @@ static int push_failure(lua_State *L, const char *message, const char *kind)
 }
 
 /* nil, message, {sqlstate=, severity=, message=, detail=, hint=, position=, ..., kind="server"|"connection"} */
+static int push_stalled(lua_State *L, struct pg_conn *c)
+{
+    char message[256];
+    c->stalled = 0;
+    snprintf(message, sizeof message, "no answer from the server within %lld s (statement_timeout %lld s, plus %d s): "
+             "the connection was closed; is the network or a proxy between here and the server stalled?",
+             c->statement_timeout_ms / 1000 + STALL_GRACE_SECONDS, c->statement_timeout_ms / 1000, STALL_GRACE_SECONDS);
+    return push_failure(L, message, "timeout");
+}
+
 static int push_error_result(lua_State *L, struct pg_conn *c, const PGresult *res)
 {
+    if (c->stalled && (res == NULL || PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL))
+        return push_stalled(L, c);
     if (res == NULL)
         return push_failure(L, PQerrorMessage(c->pg), "connection");
     const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -985,9 +1003,104 @@ static struct pg_conn *check_conn(lua_State *L, int index)
     return c;
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * Waiting for the server, bounded. statement_timeout is the server's bound; it cannot help when the
+ * network or a proxy in between stalls (keeps the TCP connection up, answers keepalives, passes nothing
+ * on): libpq's own calls would then wait in poll() for ever. So every statement is sent asynchronously
+ * and waited for until statement_timeout plus a grace, after which the socket is shut down: libpq sees
+ * the end of the stream, the call fails with a message, and later calls fail at once. */
+
+static double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits until the socket is readable; 0 when it is (or libpq should look), -1 when the deadline passed. */
+static int wait_readable(struct pg_conn *c)
+{
+    int fd = PQsocket(c->pg);
+    if (fd < 0)
+        return 0; /* no socket: libpq reports the lost connection */
+    for (;;) {
+        double left = c->deadline - monotonic_seconds();
+        if (left <= 0)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, left > 60 ? 60000 : (int)ceil(left * 1000));
+        if (n > 0 || (n < 0 && errno != EINTR))
+            return 0;
+    }
+}
+
+static void give_up_stalled(struct pg_conn *c)
+{
+    c->stalled = 1;
+    shutdown(PQsocket(c->pg), SHUT_RDWR);
+}
+
+/* Reads what has arrived, waiting while libpq needs more. 0 when a result is ready, -1 on failure. */
+static int await_input(struct pg_conn *c)
+{
+    while (PQisBusy(c->pg)) {
+        if (wait_readable(c) < 0)
+            give_up_stalled(c);
+        if (!PQconsumeInput(c->pg))
+            return -1;
+    }
+    return 0;
+}
+
+/* The last result of what was sent, as PQexec returns it (a COPY's start ends the wait). */
+static PGresult *collect_results(struct pg_conn *c)
+{
+    PGresult *last = NULL, *r;
+    for (;;) {
+        if (await_input(c) < 0) { /* the connection is lost: its message is libpq's error message */
+            PQclear(last);
+            return NULL;
+        }
+        if ((r = PQgetResult(c->pg)) == NULL)
+            break;
+        PQclear(last);
+        last = r;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COPY_OUT || st == PGRES_COPY_IN || st == PGRES_COPY_BOTH || PQstatus(c->pg) == CONNECTION_BAD)
+            break;
+    }
+    return last;
+}
+
+/* PQexec (nparams < 0: one or more statements, no parameters) or PQexecParams, bounded in time. */
+static PGresult *exec_bounded(struct pg_conn *c, const char *sql, int nparams, const char *const *values)
+{
+    c->stalled = 0;
+    c->deadline = monotonic_seconds() + (double)c->statement_timeout_ms / 1000.0 + STALL_GRACE_SECONDS;
+    int sent = nparams < 0 ? PQsendQuery(c->pg, sql)
+                           : PQsendQueryParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0);
+    if (!sent)
+        return NULL; /* the failure is the connection's message */
+    return collect_results(c);
+}
+
+/* PQgetCopyData, waiting until the statement's deadline: > 0 a row, -1 the end, -2 a failure. */
+static int get_copy_data(struct pg_conn *c, char **row)
+{
+    for (;;) {
+        int n = PQgetCopyData(c->pg, row, 1);
+        if (n != 0)
+            return n;
+        if (wait_readable(c) < 0)
+            give_up_stalled(c);
+        if (!PQconsumeInput(c->pg))
+            return -2;
+    }
+}
+
 static int run_setting(struct pg_conn *c, const char *sql)
 {
-    PGresult *r = PQexec(c->pg, sql);
+    PGresult *r = exec_bounded(c, sql, -1, NULL);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     return ok;
@@ -1111,6 +1224,7 @@ static int core_connect(lua_State *L)
     if (PQstatus(c->pg) != CONNECTION_OK)
         return connect_failure(L, c);
     PQsetNoticeReceiver(c->pg, on_notice, c);
+    c->statement_timeout_ms = statement_ms; /* bounds the wait for the SET itself */
     if (!apply_statement_timeout(c, statement_ms))
         return connect_failure(L, c);
     snprintf(c->label, sizeof c->label, "%s@%s:%s/%s", PQuser(c->pg), PQhost(c->pg), PQport(c->pg), PQdb(c->pg));
@@ -1152,7 +1266,7 @@ static void rollback_if_open(struct pg_conn *c)
  * default is SERIALIZABLE DEFERRABLE would otherwise make the snapshot wait. Leaves any failure in h. */
 static int begin_read_only(struct pg_conn *c, struct result_holder *h)
 {
-    holder_set(h, PQexec(c->pg, "START TRANSACTION READ ONLY, NOT DEFERRABLE; SELECT 1"));
+    holder_set(h, exec_bounded(c, "START TRANSACTION READ ONLY, NOT DEFERRABLE; SELECT 1", -1, NULL));
     if (PQresultStatus(h->res) == PGRES_TUPLES_OK && PQtransactionStatus(c->pg) == PQTRANS_INTRANS) {
         holder_set(h, NULL);
         return 1;
@@ -1192,7 +1306,7 @@ static int is_transaction_control_tag(const char *tag)
 /* 1 unless the transaction is known to have become read-write. */
 static int still_read_only(struct pg_conn *c)
 {
-    PGresult *r = PQexec(c->pg, "SHOW transaction_read_only");
+    PGresult *r = exec_bounded(c, "SHOW transaction_read_only", -1, NULL);
     int read_only = PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
                     strcmp(PQgetvalue(r, 0, 0), "on") == 0;
     PQclear(r);
@@ -1318,11 +1432,11 @@ static const char **param_values(lua_State *L, int first, int n)
 }
 
 /* Reads and drops the rest of a COPY TO STDOUT. Returns -1 when it ended, -2 on failure. */
-static int drain_copy_out(PGconn *pg)
+static int drain_copy_out(struct pg_conn *c)
 {
     char *row = NULL;
     int n;
-    while ((n = PQgetCopyData(pg, &row, 0)) > 0)
+    while ((n = get_copy_data(c, &row)) > 0)
         PQfreemem(row);
     return n;
 }
@@ -1339,17 +1453,9 @@ static void cancel_statement(PGconn *pg)
 }
 
 /* The statement's final result after its COPY data: the last PQgetResult before NULL. */
-static PGresult *final_result(PGconn *pg)
+static PGresult *final_result(struct pg_conn *c)
 {
-    PGresult *last = NULL, *r;
-    while ((r = PQgetResult(pg)) != NULL) {
-        ExecStatusType st = PQresultStatus(r);
-        PQclear(last);
-        last = r;
-        if (st == PGRES_COPY_OUT || st == PGRES_COPY_IN || st == PGRES_COPY_BOTH)
-            break; /* cannot happen after the copy ended; never loop on it */
-    }
-    return last;
+    return collect_results(c); /* stops at a COPY status, which cannot come after the copy ended */
 }
 
 /* A statement that began a COPY the caller did not ask for: end it without moving any data. */
@@ -1361,9 +1467,9 @@ static void end_unwanted_copy(struct pg_conn *c, struct result_holder *h)
         PQputCopyEnd(c->pg, "runbook.pg sends no COPY data");
     } else {
         cancel_statement(c->pg);
-        drain_copy_out(c->pg);
+        drain_copy_out(c);
     }
-    holder_set(h, final_result(c->pg));
+    holder_set(h, final_result(c));
 }
 
 static int is_copy_status(const PGresult *res)
@@ -1397,7 +1503,7 @@ static int core_exec(lua_State *L)
     int opened = 0;
     if (guarded && !guard_enter(L, c, h, &opened))
         return push_statement_result(L, c, h);
-    holder_set(h, PQexecParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0));
+    holder_set(h, exec_bounded(c, sql, nparams, values));
     int unwanted_copy = h->res && is_copy_status(h->res);
     if (unwanted_copy)
         end_unwanted_copy(c, h);
@@ -1456,7 +1562,7 @@ static void stream_copy(lua_State *L, struct pg_conn *c, int writer, struct copy
     size_t used = 0;
     for (;;) {
         char *row = NULL;
-        int n = PQgetCopyData(c->pg, &row, 0);
+        int n = get_copy_data(c, &row);
         if (n < 0)
             break; /* -1: the end; -2: a failure, which the final result reports */
         pr->rows++;
@@ -1486,7 +1592,7 @@ static void stream_copy(lua_State *L, struct pg_conn *c, int writer, struct copy
     return;
 stop:
     cancel_statement(c->pg);
-    drain_copy_out(c->pg);
+    drain_copy_out(c);
 }
 
 /* Whether sql is COPY ... TO STDOUT however the session reads backslashes: checked before any phase,
@@ -1522,12 +1628,12 @@ static int core_copy_out(lua_State *L)
     int opened = 0;
     if (guarded && !guard_enter(L, c, h, &opened))
         return push_statement_result(L, c, h);
-    holder_set(h, PQexecParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0));
+    holder_set(h, exec_bounded(c, sql, 0, NULL));
     struct copy_progress pr = {0, 0, WRITER_OK, 0};
     if (h->res && PQresultStatus(h->res) == PGRES_COPY_OUT) {
         holder_set(h, NULL);
         stream_copy(L, c, 3, &pr);
-        holder_set(h, final_result(c->pg));
+        holder_set(h, final_result(c));
     } else if (h->res && is_copy_status(h->res)) {
         end_unwanted_copy(c, h);
     }
@@ -1572,7 +1678,7 @@ static int core_begin(lua_State *L)
             return push_statement_result(L, c, h);
         c->block = BLOCK_GUARDED;
     } else {
-        holder_set(h, PQexec(c->pg, "BEGIN"));
+        holder_set(h, exec_bounded(c, "BEGIN", -1, NULL));
         if (PQresultStatus(h->res) != PGRES_COMMAND_OK)
             return push_statement_result(L, c, h);
         holder_set(h, NULL);
@@ -1596,7 +1702,7 @@ static int core_finish(lua_State *L)
         return 1;
     }
     struct result_holder *h = new_holder(L);
-    holder_set(h, PQexec(c->pg, "COMMIT"));
+    holder_set(h, exec_bounded(c, "COMMIT", -1, NULL));
     if (PQresultStatus(h->res) != PGRES_COMMAND_OK)
         return push_statement_result(L, c, h);
     /* COMMIT of a transaction in which a statement failed answers ROLLBACK, without an error. */

@@ -533,6 +533,7 @@ static int fail_read(lua_State *L, struct ws_conn *c, const char *message, const
 
 /* read([timeout]) -> "data", bytes, message_start, message_end
  *                  | "close", code, reason
+ *                  | "pong" (an answer to our ping arrived)
  *                  | nil, message, kind ("timeout": nothing arrived in time, the stream is still good;
  *                                        "reset", "protocol": the stream is over)
  * Data comes in pieces as it arrives (a large message is never held whole). Pings are answered. */
@@ -571,7 +572,9 @@ static int conn_read(lua_State *L)
                 c->broken = 1;
                 return 3;
             }
-            break; /* a pong: nothing to do */
+            /* A pong: reported, so that a caller that pinged knows the stream is alive. */
+            lua_pushliteral(L, "pong");
+            return 1;
         case WS_EVENT_ERROR:
             send_close(c, ev.close_code);
             return fail_read(L, c, ev.error, "protocol");

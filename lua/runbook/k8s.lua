@@ -39,6 +39,13 @@ Client.__index = Client
 Client.__name = "runbook.k8s.Client"
 Client.__tostring = function(c) return "k8s client for " .. c.label end
 
+-- RUNBOOK_K8S_TIMEOUT: seconds each API request (and an exec's handshake, and the answer to a ping on
+-- a quiet exec stream) may take, for every client a runbook makes; 30 by default.
+local function env_timeout()
+  local n = tonumber(os.getenv("RUNBOOK_K8S_TIMEOUT") or "")
+  if n and n > 0 then return n end
+end
+
 -- connect{kubeconfig=, context=, namespace=, timeout=} -> client | nil, message
 -- Reads the configuration now (and runs no plugin yet); nothing is sent until the first call.
 -- client.namespace is the default namespace (-n, the context's, in-cluster's, or "default").
@@ -56,7 +63,7 @@ function k8s.connect(opts)
     label = access.context .. " (" .. access.server:match("^https?://([^/]+)") .. ")",
     access = access,
     credentials = credentials.new(access),
-    timeout = opts.timeout or 30,
+    timeout = opts.timeout or env_timeout() or 30,
   }, Client)
 end
 

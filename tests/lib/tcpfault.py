@@ -6,9 +6,11 @@ Usage: tcpfault.py --dir DIR --upstream HOST:PORT [--delay-ms N]
 Writes DIR/port when ready. Faults are read from DIR/faults.json for each new connection:
   {"delay_ms": 10,              one-way delay added to every chunk, both directions (RTT + 2x)
    "reset_after_bytes": 5000,   close abruptly (RST) after this many bytes from the upstream
-   "stall_after_bytes": 5000,   stop forwarding upstream bytes after this many (the client hangs)
+   "stall_after_bytes": 5000,   stop forwarding upstream bytes after this many (the client hangs: no FIN,
+                                no RST; 0 stalls before the first byte, e.g. a TLS or PostgreSQL handshake)
    "truncate_after_bytes": 5000,close cleanly (FIN) after this many bytes from the upstream
-   "connections": 2}            apply the faults to the next N connections only (default: all)
+   "connections": 2,            apply the faults to the next N connections only (default: all)
+   "after_connections": 1}      let this many new connections through untouched first (default 0)
 """
 import argparse
 import asyncio
@@ -29,7 +31,10 @@ def faults_for_new_connection():
     except (OSError, ValueError):
         return {"delay_ms": ARGS.delay_ms}
     if APPLIED["key"] != text:  # a new faults file starts a new count
-        APPLIED["key"], APPLIED["count"] = text, 0
+        APPLIED["key"], APPLIED["count"], APPLIED["passed"] = text, 0, 0
+    if APPLIED.get("passed", 0) < faults.get("after_connections", 0):
+        APPLIED["passed"] = APPLIED.get("passed", 0) + 1
+        return {"delay_ms": ARGS.delay_ms}
     if "connections" in faults:
         if APPLIED["count"] >= faults["connections"]:
             return {"delay_ms": ARGS.delay_ms}
@@ -38,7 +43,10 @@ def faults_for_new_connection():
     return faults
 
 
-async def pump(reader, writer, delay, limit_bytes=None, on_limit=None):
+STALL = object()  # queued instead of None: stop delivering, but send no FIN (the peer must not notice)
+
+
+async def pump(reader, writer, delay, limit_bytes=None, on_limit=None, eof_at_limit=True):
     """Copies reader to writer, each chunk delayed by `delay` seconds without holding back the next."""
     sent = 0
     loop = asyncio.get_running_loop()
@@ -47,6 +55,8 @@ async def pump(reader, writer, delay, limit_bytes=None, on_limit=None):
     async def deliver():
         while True:
             due, data = await queue.get()
+            if data is STALL:
+                return
             if data is None:
                 break
             wait = due - loop.time()
@@ -66,8 +76,9 @@ async def pump(reader, writer, delay, limit_bytes=None, on_limit=None):
             if not data:
                 break
             if limit_bytes is not None and sent + len(data) >= limit_bytes:
-                await queue.put((loop.time() + delay, data[: max(0, limit_bytes - sent)]))
-                await queue.put((loop.time() + delay, None))
+                if limit_bytes > sent:
+                    await queue.put((loop.time() + delay, data[: limit_bytes - sent]))
+                await queue.put((loop.time() + delay, None if eof_at_limit else STALL))
                 await delivery
                 await on_limit()
                 return
@@ -109,8 +120,9 @@ async def handle(client_reader, client_writer):
     for key, act in (("reset_after_bytes", reset), ("truncate_after_bytes", truncate), ("stall_after_bytes", stall)):
         if key in faults:
             limit, action = faults[key], act
+    # A stall sends nothing more, not even a FIN: a half-closed socket is an EOF, not a hang.
     await asyncio.gather(pump(client_reader, up_writer, delay),
-                         pump(up_reader, client_writer, delay, limit, action),
+                         pump(up_reader, client_writer, delay, limit, action, eof_at_limit=action is not stall),
                          return_exceptions=True)
     for w in (client_writer, up_writer):
         try:

@@ -101,16 +101,23 @@ local function send_stdin(conn, protocol, data)
 end
 
 -- Reads the stream to its end, feeding the sinks. Returns status text | nil, message.
-local function pump(conn, sink, state, deadline)
+-- A quiet stream is pinged; one that answers neither with data nor a pong within answer_timeout is
+-- dead (a stalled proxy or node keeps the TCP connection up): without this, only the whole exec's
+-- timeout (an hour by default) would end the wait.
+local function pump(conn, sink, state, deadline, answer_timeout)
   local channel
   local stderr_parts, stderr_size, status_text = {}, 0, {}
-  local quiet_since = host.monotonic()
+  local quiet_since, pinged_at = host.monotonic(), nil
+  local keepalive = math.min(KEEPALIVE, answer_timeout)
   while true do
     local left = deadline - host.monotonic()
     if left <= 0 then return nil, "timed out" end
-    local kind, data, message_start = conn:read(math.min(left, KEEPALIVE))
-    if kind == "data" then
-      quiet_since = host.monotonic()
+    local kind, data, message_start = conn:read(math.min(left, keepalive))
+    if kind == "data" or kind == "pong" then
+      quiet_since, pinged_at = host.monotonic(), nil
+    end
+    if kind == "pong" then -- nothing more to do
+    elseif kind == "data" then
       if message_start then
         channel = data:byte(1)
         data = data:sub(2)
@@ -132,7 +139,14 @@ local function pump(conn, sink, state, deadline)
       state.stderr = table.concat(stderr_parts)
       return table.concat(status_text)
     elseif data == "timeout" then
-      if host.monotonic() - quiet_since >= KEEPALIVE then conn:send("runbook", "ping") end
+      local now = host.monotonic()
+      if pinged_at and now - pinged_at >= answer_timeout then
+        return nil, string.format("nothing from the server, not even an answer to a ping, for %ds", math.floor(now - quiet_since))
+      end
+      if not pinged_at and now - quiet_since >= keepalive then
+        conn:send("runbook", "ping")
+        pinged_at = now
+      end
     else
       state.stderr = table.concat(stderr_parts)
       if #status_text > 0 then return table.concat(status_text) end -- the status came; the close frame did not
@@ -215,7 +229,8 @@ function exec.run(client, namespace, pod, command, opts)
     end
   end
   local state = { bytes = 0 }
-  local ok, status_text, pump_err = pcall(pump, conn, sink, state, host.monotonic() + (opts.timeout or 3600))
+  local ok, status_text, pump_err = pcall(pump, conn, sink, state, host.monotonic() + (opts.timeout or 3600),
+    client.timeout)
   conn:close()
   if not ok then
     sink.abandon()
