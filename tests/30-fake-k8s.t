@@ -67,8 +67,13 @@ if command -v kubectl >/dev/null && kubectl version --client >/dev/null 2>&1; th
   kubectl rollout restart deployment/hub -n hub-b >/dev/null 2>&1 &&
     kubectl rollout status deployment/hub -n hub-b --timeout=20s >/dev/null 2>&1
   ok $? "kubectl: rollout restart, then rollout status (watch) sees it finish"
-  pod=$(kubectl get pods -n nublado -l component=hub -o name)
-  out=$(KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true kubectl exec -n nublado "$pod" -- cat /srv/jupyterhub/motd.txt 2>&1)
+  # (a pod that an earlier step replaced may still be starting on a busy machine: a few tries)
+  for i in $(seq 20); do
+    pod=$(kubectl get pods -n nublado -l component=hub -o name)
+    out=$(KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true kubectl exec -n nublado "$pod" -- cat /srv/jupyterhub/motd.txt 2>&1)
+    [ "$out" = "hello from /srv/jupyterhub" ] && break
+    sleep 0.5
+  done
   is "$out" "hello from /srv/jupyterhub" "kubectl: exec over WebSocket"
   KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true kubectl exec -n nublado "$pod" -- sh -c 'exit 7' >/dev/null 2>&1
   is "$?" 7 "kubectl: exec exit code"
