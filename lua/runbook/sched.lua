@@ -81,7 +81,15 @@ function sched.run(opts)
     end
     if not any_ready then
       local timeout = math.max(0, next_wake - now)
-      if core.wait(0) > 0 then core.wait(timeout) else host.sleep(timeout) end
+      local running = core.wait(0)
+      -- That look at the transfers may itself have finished one (on loopback, often): sleeping
+      -- then would idle a whole slice with a task ready to go on.
+      for _, task in ipairs(active) do
+        if ready(task, now) then any_ready = true break end
+      end
+      if not any_ready then
+        if running > 0 then core.wait(timeout) else host.sleep(timeout) end
+      end
     end
     now = host.monotonic()
     local still = {}
