@@ -6,11 +6,14 @@ feel meanwhile. Called by tests/bench/run.sh (make bench); prints a table and wr
   2. runbook apply of a prune plan: deletions/s at 0 ms and 20 ms added round trip, concurrency 1
      and adaptive (the default)
   3. a canary: GET of one active user every 100 ms, before (idle) and during each prune: p50/p95
-Environment: BENCH_DELETES (default 1000 deletions per run), BENCH_RTT_MS (default 20).
+Environment: BENCH_DELETES (default 1000 deletions per run), BENCH_RTT_MS (default 20),
+BENCH_ONLY (a regular expression: only the runs whose label it matches, e.g. "adaptive" or "^20 ms",
+when tuning the pacer).
 """
 import http.client
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -22,6 +25,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
 RUNBOOK = os.environ.get("RUNBOOK", os.path.join(TOP, "runbook"))
 HUB_PY = os.path.join(TOP, "tests", "lib", "hub.py")
+IDLE_SECONDS = 10  # the canary's idle baseline: 100 samples, so that its p95 is not one unlucky sample
 
 
 def log(msg):
@@ -143,17 +147,19 @@ def prune_run(hub, prefix, count, url, extra, workdir, label):
     planned = len(json.load(open(plan))["actions"])
     canary = Canary(hub, "bench.active0000")
     canary.start()
-    time.sleep(5)
+    time.sleep(IDLE_SECONDS)
     start = time.perf_counter()
     done = subprocess.run([RUNBOOK, "apply", plan, "--yes", "-v", "--journal-dir", os.path.join(workdir, "journals")],
                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     end = time.perf_counter()
+    with open(os.path.join(workdir, f"apply-{prefix}log"), "w") as f:
+        f.write(done.stderr)  # -v: the pacer's every change, for tuning
     canary.stop.set()
     canary.join()
     peaks = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("pacing: ")]
     result = {"label": label, "deleted": planned, "seconds": round(end - start, 2),
               "per_second": round(planned / (end - start), 1), "exit": done.returncode,
-              "canary_idle": percentiles(canary.window(start - 5, start)),
+              "canary_idle": percentiles(canary.window(start - IDLE_SECONDS, start)),
               "canary_during": percentiles(canary.window(start, end)),
               "in_flight_max": max(peaks) if peaks else None, "in_flight_last": peaks[-1] if peaks else None}
     log(f"{label}: {result['per_second']}/s, canary p95 {result['canary_idle']['p95']} -> {result['canary_during']['p95']} ms")
@@ -181,6 +187,8 @@ def main():
                 ("0 ms, adaptive", None, []),
                 (f"{rtt} ms, concurrency 1", slow_url, ["-p", "concurrency=1", "-p", "adaptive=false"]),
                 (f"{rtt} ms, adaptive", slow_url, [])):
+            if not re.search(os.environ.get("BENCH_ONLY", ""), label):
+                continue
             prefix = "r%d." % len(runs)
             r = prune_run(hub, prefix, count, url, extra, workdir, label)
             r["ratio_to_ceiling"] = round(r["per_second"] / best, 2)

@@ -17,6 +17,25 @@ is(p:limit(), 1, "sustained queueing brings it down to 1, never below")
 local mixed = pacing.new({ max = 16 })
 for _ = 1, 200 do mixed:observe(0.002, 200, "GET") mixed:observe(0.030, 204, "DELETE") end
 is(mixed:limit(), 16, "fast GETs and slow DELETEs are judged apart: their mix is not queueing")
+
+-- A server that serves 4 requests at once and queues the rest, 10 ms each, behind a round trip of
+-- 0 or 20 ms: the pacer should find 4 and stay there, not sit above it (each request over 4 waits in
+-- front of the server's users). Behind 20 ms, a one-request queue is only a third more latency.
+local function settle(round_trip)
+  local p, above, at = pacing.new({ max = 16 }), 0, 0
+  for _ = 1, 3000 do
+    local limit = p:limit()
+    if limit > 4 then above = above + 1 elseif limit == 4 then at = at + 1 end
+    p:observe(round_trip + 0.010 + math.max(0, limit - 4) * 0.010, 204)
+  end
+  return above / 3000, at / 3000
+end
+for _, rtt in ipairs({ 0, 0.020 }) do
+  local above, at = settle(rtt)
+  ok(above < 0.1, string.format("%d ms round trip: above 4 in flight %.0f%% of the time", rtt * 1000, above * 100))
+  ok(at > 0.6, string.format("  and at 4 %.0f%% of the time", at * 100))
+end
+
 local q = pacing.new({ max = 16, start = 8 })
 q:observe(0.01, 204)
 q:observe(0.01, 429)
