@@ -208,6 +208,27 @@ is "$RC" 0 "concurrent apply exits 0"
 is "$(kv_keys | tr ' ' '\n' | grep -c '^tmp-c')" 0 "  deleted every key"
 is "$(kv_count "^DELETE /keys/tmp-c[0-9] ")" 8 "  each exactly once"
 
+# The deletions really overlap: 8 that take 0.3 s each, 4 at a time, are done in about 0.6 s.
+kv_peak() { curl -s "$KV_URL/stats?reset=1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["peak"])'; }
+for k in w1 w2 w3 w4 w5 w6 w7 w8; do kv_put "tmp-$k" wait; done
+kv_peak >/dev/null
+t0=$(date +%s%N)
+run_rb run kv-prune --yes --journal-dir "$J" -p concurrency=4 -p adaptive=false -p prefix=tmp-w
+elapsed_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+is "$RC" 0 "4 in flight, fixed: exits 0"
+is "$(kv_peak)" 4 "  the server saw 4 deletions at once"
+ok $([ "$elapsed_ms" -lt 2000 ]; echo $?) "  8 deletions of 0.3 s in ${elapsed_ms} ms (one at a time: 2400 ms)"
+# Adaptive against a server that serves one deletion at a time, 50 ms each: more in flight only
+# queue there (in front of the server's other users), so the pacer stays near 1-2 of the 8 allowed.
+for i in $(seq 1 24); do kv_put "tmp-q$i" serial; done
+kv_peak >/dev/null
+run_rb run kv-prune --yes --journal-dir "$J" -p concurrency=8 -p prefix=tmp-q -v
+is "$RC" 0 "adaptive, concurrency 8, a server that queues: exits 0"
+is "$(kv_keys | tr ' ' '\n' | grep -c '^tmp-q')" 0 "  deleted every key"
+peak=$(kv_peak)
+ok $([ "$peak" -le 3 ]; echo $?) "  at most 3 deletions at once (saw $peak), not 8"
+like "$ERR" "pacing: 1 in flight" "  and -v shows it backing off"
+
 # --- resume after SIGKILL: every action exactly once ---
 for k in r1 r2 r3 r4; do kv_put "tmp-$k" slow; done
 run_rb plan kv-prune -p prefix=tmp-r -o "$SCRATCH/resume.json"

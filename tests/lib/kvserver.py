@@ -7,7 +7,9 @@ Writes DIR/port when ready and logs every request as "METHOD PATH STATUS" to DIR
   GET    /keys/NAME       -> {"value": v, "version": n} | 404
   PUT    /keys/NAME {"value": v} -> 200 (version bumps)
   DELETE /keys/NAME       -> 204 | 404
-A key whose value is "fail" answers 500 to DELETE; "slow" waits 2 s before deleting.
+  GET    /stats           -> {"peak": most DELETEs ever in progress at once}; /stats?reset=1 zeroes it
+A key whose value is "fail" answers 500 to DELETE; "slow" waits 2 s before deleting; "wait" waits
+0.3 s; "serial" deletes one at a time, 50 ms each (a server that queues: a single-threaded hub).
 """
 import argparse
 import json
@@ -19,7 +21,9 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.RLock()
+SERIAL = threading.Lock()  # the queue in front of "serial" keys
 KEYS = {}
+DELETES = {"now": 0, "peak": 0}
 LOG = None
 
 
@@ -52,8 +56,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         name = self.key()
+        url = urllib.parse.urlparse(self.path)
+        if url.path == "/stats":
+            with LOCK:
+                stats = {"peak": DELETES["peak"]}
+                if "reset=1" in url.query:
+                    DELETES["peak"] = 0
+            return self.reply(200, stats)
         with LOCK:
-            if urllib.parse.urlparse(self.path).path == "/keys":
+            if url.path == "/keys":
                 return self.reply(200, {"keys": KEYS})
             if name in KEYS:
                 return self.reply(200, KEYS[name])
@@ -68,6 +79,16 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, entry)
 
     def do_DELETE(self):
+        with LOCK:
+            DELETES["now"] += 1
+            DELETES["peak"] = max(DELETES["peak"], DELETES["now"])
+        try:
+            self.delete()
+        finally:
+            with LOCK:
+                DELETES["now"] -= 1
+
+    def delete(self):
         name = self.key()
         with LOCK:
             entry = KEYS.get(name)
@@ -77,6 +98,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(500, {"message": "cannot delete this key"})
         if entry["value"] == "slow":
             time.sleep(2)
+        elif entry["value"] == "wait":
+            time.sleep(0.3)
+        elif entry["value"] == "serial":
+            with SERIAL:
+                time.sleep(0.05)
         with LOCK:
             KEYS.pop(name, None)
         self.reply(204)

@@ -21,6 +21,7 @@ return {
       check = function(v) return v ~= "", "must not be empty" end },
     { name = "max_actions", type = "integer", default = 0, help = "at most this many deletions (0: no cap)" },
     { name = "concurrency", type = "integer", default = 1, help = "deletions in flight" },
+    { name = "adaptive", type = "boolean", default = true, help = "adapt the deletions in flight (false: always concurrency)" },
     { name = "dry_flag", type = "boolean", default = false, help = "a boolean for type tests" },
   },
   policy = { exclude = "function", protected = "list" },
