@@ -4,7 +4,7 @@ feel meanwhile. Called by tests/bench/run.sh (make bench); prints a table and wr
 
   1. the hub's ceiling: back-to-back DELETEs from a tight client loop on loopback (1 and 4 clients)
   2. runbook apply of a prune plan: deletions/s at 0 ms and 20 ms added round trip, concurrency 1
-     and adaptive (the default)
+     and adaptive (the default); and 8 in flight without the pacer at 20 ms
   3. a canary: GET of one active user every 100 ms, before (idle) and during each prune: p50/p95
 Environment: BENCH_DELETES (default 1000 deletions per run), BENCH_RTT_MS (default 20),
 BENCH_ONLY (a regular expression: only the runs whose label it matches, e.g. "adaptive" or "^20 ms",
@@ -161,7 +161,9 @@ def prune_run(hub, prefix, count, url, extra, workdir, label):
               "per_second": round(planned / (end - start), 1), "exit": done.returncode,
               "canary_idle": percentiles(canary.window(start - IDLE_SECONDS, start)),
               "canary_during": percentiles(canary.window(start, end)),
-              "in_flight_max": max(peaks) if peaks else None, "in_flight_last": peaks[-1] if peaks else None}
+              "in_flight_max": max(peaks) if peaks else None, "in_flight_last": peaks[-1] if peaks else None,
+              "fixed_concurrency": next((int(a.split("=")[1]) for a in extra if a.startswith("concurrency=")), None)
+              if "adaptive=false" in extra else None}
     log(f"{label}: {result['per_second']}/s, canary p95 {result['canary_idle']['p95']} -> {result['canary_during']['p95']} ms")
     return result
 
@@ -186,7 +188,9 @@ def main():
                 ("0 ms, concurrency 1", None, ["-p", "concurrency=1", "-p", "adaptive=false"]),
                 ("0 ms, adaptive", None, []),
                 (f"{rtt} ms, concurrency 1", slow_url, ["-p", "concurrency=1", "-p", "adaptive=false"]),
-                (f"{rtt} ms, adaptive", slow_url, [])):
+                (f"{rtt} ms, adaptive", slow_url, []),
+                # the speed a site gets by turning the pacer off: what the default gives up for the canary
+                (f"{rtt} ms, concurrency 8", slow_url, ["-p", "concurrency=8", "-p", "adaptive=false"])):
             if not re.search(os.environ.get("BENCH_ONLY", ""), label):
                 continue
             prefix = "r%d." % len(runs)

@@ -75,7 +75,7 @@ print()
 print(f"hub ceiling, back-to-back DELETEs: {p['ceiling_1_client']}/s (1 client), {p['ceiling_4_clients']}/s (4 clients)")
 print(f"{'prune of ' + str(p['deletions_per_run']) + ' users':<26} {'deleted/s':>10} {'/ceiling':>9} {'in flight':>10} {'canary p50':>11} {'p95 idle':>9} {'p95 during':>11} {'p95 ratio':>10}")
 for run in p["runs"]:
-    flight = f"{run['in_flight_last']}/{run['in_flight_max']}" if run["in_flight_max"] else "1"
+    flight = f"{run['in_flight_last']}/{run['in_flight_max']}" if run["in_flight_max"] else str(run.get("fixed_concurrency"))
     print(f"{run['label']:<26} {run['per_second']:>10} {run['ratio_to_ceiling']:>9} {flight:>10} "
           f"{str(run['canary_during']['p50']):>11} {str(run['canary_idle']['p95']):>9} {str(run['canary_during']['p95']):>11} {str(run['canary_p95_ratio']):>10}")
 print("(in flight: last/max of the adaptive pacer; canary: GET of an active user every 100 ms, in ms)")
