@@ -248,6 +248,14 @@ for k in r1 r2 r3 r4; do
 done
 run_rb resume "$rj" --yes
 is "$RC" 0 "resuming a finished journal: exit 0"; like "$ERR" "Nothing left to do" "  nothing left to do"
+# Killed after its last action but before writing its ending: resume writes the ending, once.
+grep -v '"type":"finish"' "$rj" > "$SCRATCH/unfinished.journal"; chmod 600 "$SCRATCH/unfinished.journal"
+run_rb resume "$SCRATCH/unfinished.journal" --yes
+is "$RC" 0 "resuming a journal without its ending: exit 0"
+like "$ERR" "journal now records the run as finished" "  says it wrote the ending"
+is "$(tail -n 1 "$SCRATCH/unfinished.journal" | "$PY" -c 'import json,sys; e=json.load(sys.stdin); print(e["type"], e["done"])')" "finish 4" "  the journal ends with a finish line counting the 4 done"
+run_rb resume "$SCRATCH/unfinished.journal" --yes
+is "$(grep -c '"type":"finish"' "$SCRATCH/unfinished.journal")" 1 "  a second resume adds nothing"
 
 # --- a torn last journal line (power loss) is ignored; damage elsewhere refuses ---
 for k in t1 t2; do kv_put "tmp-$k" 1; done

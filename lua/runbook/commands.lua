@@ -354,7 +354,18 @@ function commands.resume(pos, opts)
   ui.info(string.format("Resuming %s on %s: %d of %d actions finished earlier (%d done, %d skipped), %d to go.",
     doc.runbook, doc.target, #doc.actions - pending, #doc.actions, earlier.done, earlier.skipped, pending))
   if pending == 0 then
-    ui.info("Nothing left to do.")
+    if not state.finished then
+      -- Killed after its last action but before it could say so: the journal is the record an
+      -- operator audits later, so it gets the ending the run did not write.
+      lazy.journal.repair(state)
+      local j = lazy.journal.reopen(path)
+      j:record({ type = "resume", pid = host.getpid() })
+      j:record({ type = "finish", done = earlier.done, skipped = earlier.skipped, failed = 0 })
+      j:close()
+      ui.info("Nothing left to do; the journal now records the run as finished.")
+    else
+      ui.info("Nothing left to do.")
+    end
     return 0
   end
   lazy.engine.confirm(doc, pending, opts)
