@@ -40,7 +40,7 @@ function pacing.new(opts)
     max_rate = (opts.max_rate and opts.max_rate > 0) and opts.max_rate or nil,
     latency = {},         -- per request method: { floor = lowest seen, average = moving average }
     calm_until = 0,       -- no second decrease before the requests in flight at the first one finish
-    queued_at = math.huge, -- the lowest limit that made requests queue lately
+    queued_at = math.huge, -- the last limit at which our requests queued
     reprobe_after = 0,    -- and when it may be tried again (in completed requests)
     completed = 0,
     next_start = 0,       -- for max_rate: when the next action may begin
@@ -88,21 +88,20 @@ function Pacer:observe(seconds, status, key)
     end
   else
     local waiting = self:limit() * (1 - l.floor / math.max(l.floor, l.average - JITTER))
+    local why = string.format("%.1f waiting: latency %.0f ms, floor %.0f ms", waiting, l.average * 1000, l.floor * 1000)
     if waiting > self.high then
       if calm then
         self.queued_at = self:limit()
         self.reprobe_after = self.completed + REPROBE * self:limit()
         self.current = math.max(1, self.current * 0.8)
         self.calm_until = self.completed + self:limit()
-        record(self, string.format("%.1f waiting: latency %.0f ms, floor %.0f ms", waiting,
-                                   l.average * 1000, l.floor * 1000))
+        record(self, why)
       end
     elseif waiting < self.low and self.current < self.max then
       local cap = self.max
       if self.completed < self.reprobe_after then cap = math.min(cap, self.queued_at - 0.01) end
       self.current = math.max(self.current, math.min(cap, self.current + 1 / self.current))
-      record(self, string.format("%.1f waiting: latency %.0f ms, floor %.0f ms", waiting,
-                                 l.average * 1000, l.floor * 1000))
+      record(self, why)
     end
   end
 end
