@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bindings.h"
+#include "clock.h"
 #include "curl_options.h"
 
 #define MAX_STDOUT (1024 * 1024)
@@ -34,13 +35,6 @@ struct capture {
     size_t len, limit;
     int overflowed;
 };
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Reads what is there; returns 0 at end of file. Bytes past the limit are read and dropped, so a
  * chatty plugin cannot block on a full pipe. */
@@ -161,7 +155,7 @@ static int plugin_run(lua_State *L)
 
     char *out_data = malloc(MAX_STDOUT), *err_data = malloc(MAX_STDERR);
     struct capture captures[2] = {{out[0], out_data, 0, MAX_STDOUT, 0}, {err[0], err_data, 0, MAX_STDERR, 0}};
-    double deadline = now_seconds() + timeout;
+    double deadline = rb_monotonic_seconds() + timeout;
     int open_fds = 2, timed_out = 0;
     while (open_fds > 0 && out_data && err_data) {
         struct pollfd fds[2];
@@ -174,7 +168,7 @@ static int plugin_run(lua_State *L)
                 which[count++] = i;
             }
         }
-        double left = deadline - now_seconds();
+        double left = deadline - rb_monotonic_seconds();
         if (left <= 0) {
             timed_out = 1;
             break;

@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "bindings.h"
+#include "clock.h"
 #include "crashpoint.h"
 #include "embedded.h"
 #include "phase.h"
@@ -405,22 +406,15 @@ static int host_read_line(lua_State *L)
 
 /* ---- clocks ---- */
 
-static double clock_seconds(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int host_now(lua_State *L)
 {
-    lua_pushnumber(L, clock_seconds(CLOCK_REALTIME));
+    lua_pushnumber(L, rb_clock_seconds(CLOCK_REALTIME));
     return 1;
 }
 
 static int host_monotonic(lua_State *L)
 {
-    lua_pushnumber(L, clock_seconds(CLOCK_MONOTONIC));
+    lua_pushnumber(L, rb_clock_seconds(CLOCK_MONOTONIC));
     return 1;
 }
 

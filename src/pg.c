@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <libpq-fe.h>
 #include <lauxlib.h>
 #include <math.h>
@@ -29,6 +28,7 @@
 #include <strings.h>
 
 #include "bindings.h"
+#include "clock.h"
 #include "pg.h"
 #include "phase.h"
 
@@ -740,7 +740,7 @@ static int push_failure(lua_State *L, const char *message, const char *kind)
     return 3;
 }
 
-/* nil, message, {sqlstate=, severity=, message=, detail=, hint=, position=, ..., kind="server"|"connection"} */
+/* A statement given up after its deadline (see exec_bounded): nil, message, {kind="timeout"}. */
 static int push_stalled(lua_State *L, struct pg_conn *c)
 {
     char message[256];
@@ -751,6 +751,7 @@ static int push_stalled(lua_State *L, struct pg_conn *c)
     return push_failure(L, message, "timeout");
 }
 
+/* nil, message, {sqlstate=, severity=, message=, detail=, hint=, position=, ..., kind="server"|"connection"} */
 static int push_error_result(lua_State *L, struct pg_conn *c, const PGresult *res)
 {
     if (c->stalled && (res == NULL || PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL))
@@ -1010,13 +1011,6 @@ static struct pg_conn *check_conn(lua_State *L, int index)
  * and waited for until statement_timeout plus a grace, after which the socket is shut down: libpq sees
  * the end of the stream, the call fails with a message, and later calls fail at once. */
 
-static double monotonic_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Waits until the socket is readable; 0 when it is (or libpq should look), -1 when the deadline passed. */
 static int wait_readable(struct pg_conn *c)
 {
@@ -1024,7 +1018,7 @@ static int wait_readable(struct pg_conn *c)
     if (fd < 0)
         return 0; /* no socket: libpq reports the lost connection */
     for (;;) {
-        double left = c->deadline - monotonic_seconds();
+        double left = c->deadline - rb_monotonic_seconds();
         if (left <= 0)
             return -1;
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -1076,7 +1070,7 @@ static PGresult *collect_results(struct pg_conn *c)
 static PGresult *exec_bounded(struct pg_conn *c, const char *sql, int nparams, const char *const *values)
 {
     c->stalled = 0;
-    c->deadline = monotonic_seconds() + (double)c->statement_timeout_ms / 1000.0 + STALL_GRACE_SECONDS;
+    c->deadline = rb_monotonic_seconds() + (double)c->statement_timeout_ms / 1000.0 + STALL_GRACE_SECONDS;
     int sent = nparams < 0 ? PQsendQuery(c->pg, sql)
                            : PQsendQueryParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0);
     if (!sent)

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "bindings.h"
+#include "clock.h"
 #include "curl_options.h"
 #include "phase.h"
 #include "ws_frame.h"
@@ -47,19 +48,12 @@ struct ws_conn {
 
 /* ---- time and socket waits ---- */
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Waits until the socket is ready for `events` or the deadline passes: 1 ready, 0 timed out. A signal
  * (the operator's first Ctrl-C asks the engine to stop after this action) does not end the wait. */
 static int wait_socket(curl_socket_t sock, short events, double deadline)
 {
     for (;;) {
-        double left = deadline - now_seconds();
+        double left = deadline - rb_monotonic_seconds();
         if (left <= 0)
             return 0;
         struct pollfd p = {sock, events, 0};
@@ -165,7 +159,7 @@ static void send_close(struct ws_conn *c, uint16_t code)
     c->close_sent = 1;
     uint8_t payload[2] = {(uint8_t)(code >> 8), (uint8_t)code};
     const char *error, *kind;
-    send_frame(c, WS_CLOSE, payload, sizeof payload, now_seconds() + 1.0, &error, &kind);
+    send_frame(c, WS_CLOSE, payload, sizeof payload, rb_monotonic_seconds() + 1.0, &error, &kind);
 }
 
 static void conn_release(struct ws_conn *c)
@@ -338,7 +332,7 @@ static int ws_connect(lua_State *L)
         rb_phase_require_mutation(L, what ? what : "a WebSocket connection");
     }
     double timeout = rb_opt_number(L, 1, "timeout", 30);
-    double deadline = now_seconds() + timeout;
+    double deadline = rb_monotonic_seconds() + timeout;
 
     CURLU *parsed = curl_url();
     char *host = NULL, *port = NULL, *path = NULL, *query = NULL;
@@ -540,7 +534,7 @@ static int fail_read(lua_State *L, struct ws_conn *c, const char *message, const
 static int conn_read(lua_State *L)
 {
     struct ws_conn *c = check_conn(L);
-    double deadline = now_seconds() + luaL_optnumber(L, 2, 30);
+    double deadline = rb_monotonic_seconds() + luaL_optnumber(L, 2, 30);
     if (c->broken)
         return fail_read(L, c, "the WebSocket stream already failed", "reset");
     const char *error, *kind;
@@ -561,7 +555,7 @@ static int conn_read(lua_State *L)
             if (ev.opcode == WS_PING) {
                 uint8_t payload[WS_MAX_CONTROL_PAYLOAD];
                 memcpy(payload, data, ev.len);
-                if (send_frame(c, WS_PONG, payload, ev.len, now_seconds() + c->send_timeout, &error, &kind) != 0)
+                if (send_frame(c, WS_PONG, payload, ev.len, rb_monotonic_seconds() + c->send_timeout, &error, &kind) != 0)
                     return fail_read(L, c, error, kind);
             } else if (ev.opcode == WS_CLOSE) {
                 uint16_t code = ev.len >= 2 ? (uint16_t)((data[0] << 8) | data[1]) : 1005;
@@ -615,7 +609,7 @@ static int conn_send(lua_State *L)
         return 3;
     }
     const char *error, *kind;
-    if (send_frame(c, opcode, (const uint8_t *)payload, len, now_seconds() + c->send_timeout, &error, &kind) != 0)
+    if (send_frame(c, opcode, (const uint8_t *)payload, len, rb_monotonic_seconds() + c->send_timeout, &error, &kind) != 0)
         return fail_read(L, c, error, kind);
     lua_pushboolean(L, 1);
     return 1;
