@@ -17,7 +17,16 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) \
              -DRUNBOOK_VERSION='"$(VERSION)"' -Isrc -Ibuild $(PKG_CFLAGS)
-LDLIBS   = $(CJSON_A) $(filter-out -llua5.4-cjson,$(PKG_LIBS)) -lm
+# libcurl, libpq and OpenSSL are not linked: src/dynlib.h opens them on first use (binding their
+# ~30 dependencies costs ~16 ms at every start). Their headers are still needed, and their sonames
+# are read from the development symlinks so the binary opens the library it was compiled against.
+LAZY_LIBS  = -lcurl -lpq -lssl -lcrypto
+SONAME_OF  = $(shell objdump -p $(shell pkg-config --variable=libdir $(1) 2>/dev/null)/$(2).so 2>/dev/null | \
+                     sed -n 's/^ *SONAME *//p')
+LAZY_FLAGS = -DRB_LIBCURL_SONAME='"$(or $(call SONAME_OF,libcurl,libcurl),libcurl.so.4)"' \
+             -DRB_LIBPQ_SONAME='"$(or $(call SONAME_OF,libpq,libpq),libpq.so.5)"' \
+             -DRB_LIBCRYPTO_SONAME='"$(or $(call SONAME_OF,openssl,libcrypto),libcrypto.so.3)"'
+LDLIBS   = $(CJSON_A) $(filter-out -llua5.4-cjson $(LAZY_LIBS),$(PKG_LIBS)) -lm
 
 BUILD    ?= build
 SRCS     := $(wildcard src/*.c)
@@ -36,6 +45,7 @@ runbook: $(BUILD)/main.o $(LIB_OBJS)
 
 $(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+%/libcurl_lazy.o %/libpq_lazy.o %/libcrypto_lazy.o: ALL_CFLAGS += $(LAZY_FLAGS)
 
 # Lua modules and shipped runbooks are compiled into the binary, so an installed runbook works anywhere.
 $(BUILD)/embedgen: src/embedgen.c | $(BUILD)
@@ -162,7 +172,7 @@ uninstall:
 PORTABLE ?= runbook-portable
 STATIC_A  = $(CJSON_A) $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a \
             $(shell pkg-config --variable=libdir yaml-0.1 2>/dev/null)/libyaml.a
-PORTABLE_LDLIBS = $(STATIC_A) $(shell pkg-config --libs libcurl libpq openssl 2>/dev/null) -lm
+PORTABLE_LDLIBS = $(STATIC_A) -lm
 
 .PHONY: portable
 portable: $(PORTABLE)

@@ -6,8 +6,10 @@
 struct embedded_file {
     const char *name;   /* module name ("runbook.cli") or runbook name ("prune-dormant") */
     const char *path;   /* source path in the repository, for messages */
-    const char *data;
-    int size;
+    const char *bytecode; /* compiled at build time by the liblua the binary links, debug info kept */
+    int bytecode_size;
+    const char *text;     /* runbooks only: the source, which plans hash */
+    int text_size;
 };
 
 /* Both tables end with an entry whose name is NULL. */

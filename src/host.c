@@ -665,14 +665,35 @@ static int host_call_with_budget(lua_State *L)
 
 /* ---- embedded runbooks ---- */
 
+/* embedded_runbooks() -> {name = source text} */
 static int host_embedded_runbooks(lua_State *L)
 {
     lua_newtable(L);
     for (const struct embedded_file *f = embedded_runbooks; f->name; f++) {
-        lua_pushlstring(L, f->data, (size_t)f->size);
+        lua_pushlstring(L, f->text, (size_t)f->text_size);
         lua_setfield(L, -2, f->name);
     }
     return 1;
+}
+
+/* load_embedded_runbook(name, env) -> the runbook's main chunk, from the bytecode compiled with its
+ * text at build time, with env as its _ENV. Runbook code never gets `load` for bytecode: only
+ * these chunks, which the build made, are loaded as such. */
+static int host_load_embedded_runbook(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    for (const struct embedded_file *f = embedded_runbooks; f->name; f++) {
+        if (strcmp(f->name, name) != 0)
+            continue;
+        lua_pushfstring(L, "@%s", f->path);
+        if (luaL_loadbufferx(L, f->bytecode, (size_t)f->bytecode_size, lua_tostring(L, -1), "b") != LUA_OK)
+            return lua_error(L);
+        lua_pushvalue(L, 2);
+        lua_setupvalue(L, -2, 1); /* a main chunk's one upvalue is its _ENV */
+        return 1;
+    }
+    return luaL_error(L, "no built-in runbook '%s'", name);
 }
 
 /* traceback(message): the message handler for xpcall, since runbooks get no debug library. */
@@ -719,9 +740,11 @@ static const luaL_Reg host_functions[] = {
     {"phase", host_phase},
     {"call_with_budget", host_call_with_budget},
     {"embedded_runbooks", host_embedded_runbooks},
+    {"load_embedded_runbook", host_load_embedded_runbook},
     {"version", host_version},
     {"traceback", host_traceback},
     {"library_versions", rb_library_versions},
+    {"load_libraries", rb_load_libraries},
     {NULL, NULL},
 };
 

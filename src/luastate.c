@@ -46,7 +46,7 @@ static int search_embedded(lua_State *L)
         if (strcmp(f->name, name) != 0)
             continue;
         lua_pushfstring(L, "@%s", f->path);
-        if (luaL_loadbufferx(L, f->data, (size_t)f->size, lua_tostring(L, -1), "b") != LUA_OK)
+        if (luaL_loadbufferx(L, f->bytecode, (size_t)f->bytecode_size, lua_tostring(L, -1), "b") != LUA_OK)
             return lua_error(L);
         lua_pushstring(L, f->path);
         return 2;

@@ -29,6 +29,7 @@
 
 #include "bindings.h"
 #include "clock.h"
+#include "dynlib.h"
 #include "pg.h"
 #include "phase.h"
 
@@ -1178,6 +1179,8 @@ static int core_connect(lua_State *L)
 {
     const char *conninfo = luaL_optstring(L, 1, "");
     const int opts = 2;
+    if (rb_dynlib_load(&rb_libpq) != 0) /* opened on first use: see dynlib.h */
+        return push_failure(L, rb_libpq.error, "connection");
     if (!lua_isnoneornil(L, opts))
         luaL_checktype(L, opts, LUA_TTABLE);
     char connect_timeout[32] = "";
@@ -1821,6 +1824,11 @@ static int conn_tostring(lua_State *L)
 static int core_conninfo_secrets(lua_State *L)
 {
     const char *conninfo = luaL_checkstring(L, 1);
+    if (rb_dynlib_load(&rb_libpq) != 0) {
+        lua_pushnil(L);
+        push_message(L, rb_libpq.error);
+        return 2;
+    }
     char *error = NULL;
     PQconninfoOption *options = PQconninfoParse(conninfo, &error);
     if (options == NULL) {

@@ -17,27 +17,40 @@ local function find_opts(opts)
   return { runbook_path = opts["runbook-path"] }
 end
 
-local function load_runbook(name, opts)
-  return lazy.loader.load(lazy.loader.find(name, find_opts(opts)))
+local function load_runbook(name, opts, load_opts)
+  return lazy.loader.load(lazy.loader.find(name, find_opts(opts)), load_opts)
 end
 
+-- libcurl, libpq and OpenSSL are opened on first use (src/dynlib.h), so `version` opens them to ask;
+-- one that cannot be opened is reported, and the exit status says the installation is broken.
 function commands.version()
-  local v = host.library_versions()
+  local v, problems = host.library_versions()
+  for _, message in ipairs(problems) do ui.error(message) end
+  local status = #problems == 0 and 0 or 1
   if ui.output == "json" then
     v.runbook = host.version()
     ui.emit_json(json.encode(v))
-    return 0
+    return status
   end
+  local missing = "(cannot be loaded)"
   ui.say("runbook " .. host.version())
-  ui.table({ { "  Lua", v.lua }, { "  libcurl", v.libcurl }, { "  libpq", v.libpq }, { "  OpenSSL", v.openssl },
-             { "  libyaml", v.libyaml } })
-  return 0
+  ui.table({ { "  Lua", v.lua }, { "  libcurl", v.libcurl or missing }, { "  libpq", v.libpq or missing },
+             { "  OpenSSL", v.openssl or missing }, { "  libyaml", v.libyaml } })
+  return status
+end
+
+-- An apply opens the libraries its actions may need before the first one, so a missing library
+-- stops it with nothing done rather than in the middle (where the call would end the process).
+local function load_libraries()
+  local ok, err = host.load_libraries()
+  if not ok then util.fail(1, "%s", err) end
 end
 
 function commands.list(_, opts)
   local entries = {}
   for _, item in ipairs(lazy.loader.list(find_opts(opts))) do
-    local ok, def = pcall(load_runbook, item.dir and (item.dir .. "/" .. item.name .. ".lua") or item.name, opts)
+    local ok, def = pcall(load_runbook, item.dir and (item.dir .. "/" .. item.name .. ".lua") or item.name, opts,
+                          { checksum = false })
     entries[#entries + 1] = { name = item.name, summary = ok and def.summary or ("cannot be loaded: " .. tostring(def.message or def)),
                               source = item.dir and (item.dir .. "/" .. item.name .. ".lua") or "built-in", ok = ok }
   end
@@ -270,6 +283,7 @@ local function apply_document(def, doc, loaded_policy, opts)
     ui.info("Nothing to do: the plan has no actions.")
     return 0
   end
+  load_libraries()
   lazy.engine.confirm(doc, pending, opts)
   host.trap_signals()
   local ctx = apply_context(def, doc, loaded_policy, opts)
@@ -314,6 +328,7 @@ end
 
 function commands.resume(pos, opts)
   local path = pos[1]
+  load_libraries()
   local state = lazy.journal.read(path)
   local doc = state.plan
   local def = lazy.loader.load(lazy.loader.find_recorded(doc.runbook, doc.runbook_source, find_opts(opts)))
@@ -368,6 +383,7 @@ function commands.resume(pos, opts)
     end
     return 0
   end
+  load_libraries()
   lazy.engine.confirm(doc, pending, opts)
   host.trap_signals()
   lazy.journal.repair(state)

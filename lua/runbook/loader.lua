@@ -21,7 +21,7 @@ local function from_file(path, name)
   local text, err = host.read_file(path)
   if not text then util.fail(2, "cannot read runbook %s", err) end
   local abs = host.realpath(path) or path
-  return { name = name, text = text, source = abs, chunkname = "@" .. path, sha256 = host.sha256(text) }
+  return { name = name, text = text, source = abs, chunkname = "@" .. path }
 end
 
 local embedded_cache
@@ -30,7 +30,7 @@ local function embedded()
   return embedded_cache
 end
 
--- find(name, opts) -> {name, text, source, chunkname, sha256}
+-- find(name, opts) -> {name, text, source, chunkname}
 function loader.find(name, opts)
   opts = opts or {}
   if name:find("/", 1, true) or name:match("%.lua$") then
@@ -44,8 +44,7 @@ function loader.find(name, opts)
   end
   local text = embedded()[name]
   if text then
-    return { name = name, text = text, source = "built-in", chunkname = "@runbooks/" .. name .. ".lua",
-             sha256 = host.sha256(text) }
+    return { name = name, text = text, source = "built-in", chunkname = "@runbooks/" .. name .. ".lua" }
   end
   util.fail(2, "unknown runbook '%s'; `runbook list` shows the available ones", name)
 end
@@ -55,8 +54,7 @@ function loader.find_recorded(name, source, opts)
   if source == "built-in" then
     local text = embedded()[name]
     if not text then util.fail(2, "the plan was made with the built-in runbook '%s', which this runbook does not have", name) end
-    return { name = name, text = text, source = source, chunkname = "@runbooks/" .. name .. ".lua",
-             sha256 = host.sha256(text) }
+    return { name = name, text = text, source = source, chunkname = "@runbooks/" .. name .. ".lua" }
   end
   if type(source) ~= "string" or source:sub(1, 1) ~= "/" then
     util.fail(2, "the plan names no usable runbook source")
@@ -104,10 +102,17 @@ local function check_definition(def)
   end
 end
 
--- load(found) -> definition (validated), with .name, .source, .sha256 filled in.
-function loader.load(found)
+-- load(found[, {checksum = false}]) -> definition (validated), with .name, .source, .sha256 filled in.
+-- `list` skips the checksum: the first SHA-256 initialises OpenSSL, which costs more than the rest
+-- of `list` together.
+function loader.load(found, opts)
   local env = sandbox.runbook_env(found.name)
-  local chunk, err = load(found.text, found.chunkname, "t", env)
+  local chunk, err
+  if found.source == "built-in" then
+    chunk = host.load_embedded_runbook(found.name, env) -- the same text, compiled by the build
+  else
+    chunk, err = load(found.text, found.chunkname, "t", env)
+  end
   if not chunk then util.fail(2, "runbook %s has a syntax error: %s", found.name, err) end
   local ok, def = xpcall(chunk, host.traceback)
   if not ok then util.fail(2, "runbook %s failed while loading: %s", found.name, tostring(def)) end
@@ -116,7 +121,8 @@ function loader.load(found)
   if def.name ~= nil and def.name ~= found.name then
     util.fail(2, "runbook file %s declares the name '%s'; name the file %s.lua", found.source, tostring(def.name), tostring(def.name))
   end
-  def.name, def.source, def.sha256, def.text = found.name, found.source, found.sha256, found.text
+  def.name, def.source, def.text = found.name, found.source, found.text
+  if not (opts and opts.checksum == false) then def.sha256 = host.sha256(found.text) end
   def.policy = def.policy or {}
   def.steps = def.steps or {}
   return def
