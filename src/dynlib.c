@@ -1,4 +1,4 @@
-/* Opening libcurl and libpq on first use: see dynlib.h for why. */
+/* Opening libcurl, libpq and libcrypto on first use: see dynlib.h for why. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,9 +7,10 @@
  * their own names; each forwards to its library, loaded the first time any of them is needed, so
  * callers use the ordinary libcurl, libpq and OpenSSL API.
  *
- * Callers that can report an error (the Lua bindings) call rb_dynlib_load first: a library that is
- * missing or too old is then a Lua error naming it and what to install. A forwarding function that
- * finds its library unusable has no error channel, so it prints the same message and exits 1. */
+ * Callers with a way to report an error call rb_dynlib_load first and pass lib->error on, naming
+ * the library and the package to install: pg.connect returns it, `version` prints it, apply and
+ * resume stop with it before their first action. A forwarding function that finds its library
+ * unusable has no error channel, so it prints the same message and exits 1. */
 #ifndef RUNBOOK_DYNLIB_H
 #define RUNBOOK_DYNLIB_H
 #include <stddef.h>

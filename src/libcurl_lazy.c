@@ -49,8 +49,6 @@ static const char *const curl_symbols[] = {
 
 struct rb_dynlib rb_libcurl = { RB_LIBCURL_SONAME, "libcurl4", curl_symbols, NULL, "" };
 
-/* Each function looks its target up once; the parentheses around the name keep any function-like
- * macro of the same name from expanding. */
 #define FORWARD(type, name, params, args) RB_DYNLIB_FORWARD(&rb_libcurl, type, name, params, args)
 #define VOID_FORWARD(name, params, args) RB_DYNLIB_VOID_FORWARD(&rb_libcurl, name, params, args)
 
