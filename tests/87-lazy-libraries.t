@@ -74,6 +74,20 @@ is "$(printf '%s\n' "$ERR" | grep -c .)" 1 "  with one line on stderr"
 like "$ERR" "^runbook: cannot load libcurl\.so\.4.*apt-get install libcurl4" "  naming libcurl and its package"
 is "$(ls "$SCRATCH/journals" 2>/dev/null | wc -l)" 0 "  before any journal was written"
 is "$(kv_keys)" "keep tmp-a" "  and nothing was changed"
+# An apply killed after its journal's first line, resumed without them: stopped, journal untouched.
+{ (RUNBOOK_CRASH_AT=journal:1 exec "$RUNBOOK" apply "$SCRATCH/kv.plan" --yes --journal-dir "$SCRATCH/killed" \
+  >/dev/null 2>&1); } 2>/dev/null
+journal=$(ls "$SCRATCH"/killed/*.journal 2>/dev/null | head -1)
+ok $([ -n "$journal" ]; echo $?) "an apply killed after the journal's first line left its journal"
+before=$(cksum < "$journal")
+hidden resume "$journal" --yes
+is "$RC" 1 "resuming it without them exits 1"
+like "$ERR" "^runbook: cannot load libcurl\.so\.4.*apt-get install libcurl4" "  naming libcurl"
+is "$(cksum < "$journal")" "$before" "  the journal is untouched"
+is "$(kv_keys)" "keep tmp-a" "  and nothing was changed"
+run_rb resume "$journal" --yes
+is "$RC" 0 "with them back, resume finishes it"
+is "$(kv_keys)" "keep" "  the key is gone"
 hidden plan kv-prune
 is "$RC" 1 "plan without libcurl exits 1"
 like "$ERR" "cannot load libcurl\.so\.4" "  naming it"

@@ -328,7 +328,6 @@ end
 
 function commands.resume(pos, opts)
   local path = pos[1]
-  load_libraries()
   local state = lazy.journal.read(path)
   local doc = state.plan
   local def = lazy.loader.load(lazy.loader.find_recorded(doc.runbook, doc.runbook_source, find_opts(opts)))
