@@ -365,15 +365,31 @@ local function run_restore(ctx, action)
   return true, string.format("%s restored (%s, sha256 %s)", a.database, human_size(copy.size), copy.sha256:sub(1, 16))
 end
 
+-- Whether an interrupted earlier run of this action already asked for the rollout (killed after
+-- the PATCH was answered, before the journal said so): a second PATCH would restart the hub again.
+local function restarted_by_earlier_run(ctx, action, client)
+  local since = ctx.started_earlier(action)
+  if not since then return false end
+  local a = action.args
+  local d, err = client:get("deployments", a.deployment, { namespace = a.namespace })
+  if d == nil then return nil, err end
+  local at = d and k8s.restarted_at(d)
+  return at ~= nil and at >= since
+end
+
 local function run_restart(ctx, action)
   local a, client = action.args, client_of(ctx)
   if a.method == "rollout" then
-    local restarted, err = client:rollout_restart(a.deployment, { namespace = a.namespace })
-    if not restarted then return nil, err end
+    local earlier, err = restarted_by_earlier_run(ctx, action, client)
+    if earlier == nil then return nil, err end
+    if not earlier then
+      local restarted, patch_err = client:rollout_restart(a.deployment, { namespace = a.namespace })
+      if not restarted then return nil, patch_err end
+    end
     local pod
     pod, err = client:wait_rollout(a.deployment, { namespace = a.namespace, timeout = ctx.params.timeout })
     if not pod then return nil, err end
-    return true, "new hub pod " .. pod.metadata.name .. " is Ready"
+    return true, (earlier and "restarted by the interrupted run; " or "") .. "new hub pod " .. pod.metadata.name .. " is Ready"
   end
   local ok, err = client:delete("pods", a.pod, { namespace = a.namespace })
   if not ok then return nil, err end

@@ -165,6 +165,13 @@ end
 -- earlier runs (resume); started_earlier: actions begun in earlier runs, finished or not.
 -- results.ever_started (ids begun in any run) and results.plan_actions let on_stop judge the state.
 function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
+  -- ctx.started_earlier(action) -> when an interrupted earlier run began this action (seconds since
+  -- the epoch, to the second), or nil: a handler whose effect cannot be seen afterwards by a check
+  -- (a rollout restart) uses it not to repeat that effect.
+  ctx.started_earlier = function(action)
+    local at = started_earlier and started_earlier[action.id]
+    return type(at) == "string" and util.parse_time(at) or nil
+  end
   local results = { done = {}, skipped = {}, failed = {}, not_run = {}, stop_reason = nil,
                     plan_actions = doc.actions, ever_started = util.shallow_copy(started_earlier or {}) }
   -- Each skip and failure is shown as it happens; successes only for short plans or with -v,

@@ -53,7 +53,8 @@ function journal.reopen(path)
   return open(path)
 end
 
--- read(path) -> {plan, outcomes = {[id] = end event}, started = {[id] = true}, torn = bool, finished = bool}
+-- read(path) -> {plan, outcomes = {[id] = end event}, started = {[id] = time of its first start event},
+--                torn = bool, finished = bool}
 function journal.read(path)
   local text, err = host.read_file(path)
   if not text then util.fail(2, "cannot read journal %s", err) end
@@ -87,7 +88,7 @@ function journal.parse(text, path)
       plan.check_document(event.plan, path) -- resume relies on the same fields as apply
       state.plan = event.plan
     elseif event.type == "start" then
-      state.started[event.id] = true
+      state.started[event.id] = state.started[event.id] or event.time or true
     elseif event.type == "end" then
       state.outcomes[event.id] = event
     elseif event.type == "finish" then

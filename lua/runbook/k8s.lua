@@ -426,6 +426,15 @@ function Client:wait_replaced(pod_name, opts)
   end, opts.timeout or 300, string.format("a pod to replace %s/%s", ns, pod_name))
 end
 
+-- restarted_at(deployment) -> when its last rollout restart was asked for (the pod template's
+-- kubectl.kubernetes.io/restartedAt, seconds since the epoch), or nil if it never was.
+function k8s.restarted_at(deployment)
+  local template = deployment.spec and deployment.spec.template
+  local annotations = template and template.metadata and template.metadata.annotations
+  local stamp = annotations and annotations["kubectl.kubernetes.io/restartedAt"]
+  return stamp and util.parse_time(stamp) or nil
+end
+
 -- rollout_restart(name, {namespace=, dry_run=}) -> deployment, restarted_at | nil, message, status
 -- What `kubectl rollout restart` does: stamp the pod template, so the deployment rolls out anew.
 function Client:rollout_restart(name, opts)
