@@ -97,7 +97,12 @@ int main(int argc, char **argv)
             compiled_sizes[i] = -1;
         }
         free(code.data);
-        sizes[i] = compiled_sizes[i] < 0 ? -1 : strcmp(kind, "module") == 0 ? 0 : emit_source(out, i, path);
+        if (compiled_sizes[i] < 0)
+            sizes[i] = -1;
+        else if (strcmp(kind, "runbook") == 0)
+            sizes[i] = emit_source(out, i, path);
+        else
+            sizes[i] = 0; /* modules: bytecode only */
         if (sizes[i] < 0) {
             fclose(out);
             remove(out_path);
