@@ -10,6 +10,7 @@
 . "$(dirname "$0")/lib/tap.sh"
 . "$TOP/tests/lib/pg.sh"
 . "$TOP/tests/lib/fake-k8s.sh"
+. "$TOP/tests/lib/tcpfault.sh"
 for tool in openssl bwrap; do command -v "$tool" >/dev/null || skip_all "$tool is not installed"; done
 
 export HOME="$SCRATCH/home" XDG_STATE_HOME="$SCRATCH/state"
@@ -20,17 +21,6 @@ STARTED=$SECONDS
 
 pg_start "$SCRATCH/pg" >/dev/null 2>&1 || { ok 1 "PostgreSQL starts"; done_testing; exit 1; }
 
-# tcpfault DIR UPSTREAM_PORT: a proxy in DIR; prints its port. Faults: fault DIR JSON (atomic), nofault DIR.
-tcpfault() {
-  mkdir -p "$1"
-  "$PY" "$TOP/tests/lib/tcpfault.py" --dir "$1" --upstream "127.0.0.1:$2" >>"$1/log" 2>&1 &
-  on_exit "kill $!"
-  local n=0
-  while [ ! -e "$1/port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-  cat "$1/port"
-}
-fault() { printf '%s\n' "$2" >"$1/faults.json.tmp" && mv "$1/faults.json.tmp" "$1/faults.json"; }
-nofault() { rm -f "$1/faults.json"; }
 PGX=$SCRATCH/pgproxy K8X=$SCRATCH/k8sproxy
 PGX_PORT=$(tcpfault "$PGX" "$PG_PORT")
 ok $([ -n "$PGX_PORT" ]; echo $?) "the fault proxy in front of PostgreSQL listens on $PGX_PORT"

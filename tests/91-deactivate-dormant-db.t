@@ -3,12 +3,14 @@
 # created (--db-url), users seeded through the hub and 20,000 more inserted in SQL, and the hub's
 # deployment in the fake Kubernetes API at 0 replicas. The plan refuses while the hub may run;
 # the dormancy query, its EXPLAIN and the index suggestion; batches, each one transaction with a
-# verified COPY backup of every row that goes; caps; a kill at any point and resume; the hub starts
-# on the database afterwards; a batch restored from its backup.
+# verified COPY backup of every row that goes; caps; a kill at any point and resume; the connection
+# reset or cut mid-apply (a TCP fault proxy) and resume; the hub starts on the database afterwards;
+# a batch restored from its backup.
 . "$(dirname "$0")/lib/tap.sh"
 . "$TOP/tests/lib/hub.sh"
 . "$TOP/tests/lib/pg.sh"
 . "$TOP/tests/lib/fake-k8s.sh"
+. "$TOP/tests/lib/tcpfault.sh"
 command -v jupyterhub >/dev/null || skip_all "jupyterhub is not installed"
 export XDG_STATE_HOME="$SCRATCH/state"
 
@@ -202,25 +204,58 @@ for i in $(seq 100); do [ "$(hub_pods)" = 0 ] && break; sleep 0.1; done
 # --- killed at any point (a journal write, a backup write), resumed: each batch exactly once ---
 psql_hubdb "INSERT INTO users (name, admin, created, last_activity, cookie_id)
   SELECT 'gone' || g, false, now() - interval '400 days', now() - interval '200 days', md5('gone' || g) FROM generate_series(1, 12) g" >/dev/null
-kill_resume() {  # kill_resume POINT: 12 dormant users in batches of 5, killed at POINT, resumed
-  local point=$1 dir="$SCRATCH/kill-${1//:/-}" rc left
+printf '%s\n' 'exclude = function(user) if not user.name:match("^gone") then return "not in this test" end end' > "$SCRATCH/only-gone.lua"
+gone_plan() {  # gone_plan DIR: 12 dormant users gone1..12 again, planned in batches of 5 (DIR.json) from $DB
+  local dir=$1
   psql_hubdb "DELETE FROM users WHERE name LIKE 'gone%'; INSERT INTO users (name, admin, created, last_activity, cookie_id)
     SELECT 'gone' || g, false, now() - interval '400 days', now() - interval '200 days', md5('gone' || g) FROM generate_series(1, 12) g" >/dev/null
-  printf '%s\n' 'exclude = function(user) if not user.name:match("^gone") then return "not in this test" end end' > "$SCRATCH/only-gone.lua"
   dbrun plan deactivate-dormant --policy "$SCRATCH/only-gone.lua" -p batch_size=5 -p backup_dir="$dir-b" -o "$dir.json"
-  { (RUNBOOK_CRASH_AT=$point exec "$RUNBOOK" apply "$dir.json" --yes --journal-dir "$dir" >/dev/null 2>&1); } 2>/dev/null; rc=$?
-  [ "$rc" -eq 137 ] && { "$RUNBOOK" resume "$dir"/*.journal --yes >"$dir.out" 2>&1; rc=$?; }
+}
+gone_check() {  # gone_check DIR RC WHAT: the 12 are gone, each in exactly one published backup
+  local dir=$1 rc=$2 left backed
   left=$(sql "SELECT count(*) FROM users WHERE name LIKE 'gone%'")
   backed=$("$PY" -c 'import json,glob,sys; print(sum(len(json.load(open(f))["ids"]) for f in glob.glob(sys.argv[1] + "/*/batch-[0-9][0-9][0-9][0-9]/manifest.json")))' "$dir-b")
   ok $([ "$rc" -eq 0 ] && [ "$left" -eq 0 ] && [ "$backed" -eq 12 ]; echo $?) \
-     "killed at $point: resumed; the 12 users deleted, each in exactly one published backup (exit $rc, $left left, $backed backed up)" ||
+     "$3: resumed; the 12 users deleted, each in exactly one published backup (exit $rc, $left left, $backed backed up)" ||
     { diag "$(tail -n 20 "$dir.out" 2>/dev/null)"; diag "$(ls -lR "$dir-b" 2>&1 | tail -n 30)"; }
+}
+kill_resume() {  # kill_resume POINT: 12 dormant users in batches of 5, killed at POINT, resumed
+  local point=$1 dir="$SCRATCH/kill-${1//:/-}" rc
+  gone_plan "$dir"
+  { (RUNBOOK_CRASH_AT=$point exec "$RUNBOOK" apply "$dir.json" --yes --journal-dir "$dir" >/dev/null 2>&1); } 2>/dev/null; rc=$?
+  [ "$rc" -eq 137 ] && { "$RUNBOOK" resume "$dir"/*.journal --yes >"$dir.out" 2>&1; rc=$?; }
+  gone_check "$dir" "$rc" "killed at $point"
 }
 # journal writes: the plan, then start and end of 3 batches, then finish; backup writes: per batch
 # the COPY of users (these users have no other rows) and the manifest (a kill there rolls back)
 for point in journal:1 journal:3 journal:5 backup-write:1 backup-write:4 backup-write:6; do
   kill_resume "$point"
 done
+
+# --- the connection to PostgreSQL reset or cut mid-apply (tests/lib/tcpfault.py in front of it):
+# the batch under way rolls back, the run stops with the batch's failure naming the database, and resume
+# (through the proxy, without faults) finishes: each user deleted once, in one published backup ---
+PGX="$SCRATCH/pgproxy"
+PGX_PORT=$(tcpfault "$PGX" "$PG_PORT")
+ok $([ -n "$PGX_PORT" ]; echo $?) "the fault proxy in front of PostgreSQL listens on $PGX_PORT"
+interrupted=0
+for f in reset_after_bytes:1500 reset_after_bytes:3000 reset_after_bytes:4500 truncate_after_bytes:6000; do
+  kind=${f%%:*} bytes=${f##*:} dir="$SCRATCH/fault-${f//:/-}"
+  nofault "$PGX"
+  DB="postgresql://hub@127.0.0.1:$PGX_PORT/jupyterhub" gone_plan "$dir"
+  fault "$PGX" "{\"$kind\": $bytes}"
+  run_rb apply "$dir.json" --yes --journal-dir "$dir"; rc=$RC
+  nofault "$PGX"
+  if [ "$rc" -ne 0 ]; then
+    interrupted=$((interrupted + 1))
+    ok $([ "$rc" -eq 1 ] && printf "%s\n" "$OUT" "$ERR" | grep -q "FAILED .*: pg hub@127.0.0.1:$PGX_PORT/jupyterhub: server closed the connection" && ! printf "%s\n" "$OUT" "$ERR" | grep -qi "traceback"; echo $?) \
+       "$kind $bytes: the apply stops (exit $rc), the failed batch naming the database and what it did, no traceback" ||
+      diag "$(printf "%s\n" "$OUT" "$ERR" | tail -n 5)"
+    "$RUNBOOK" resume "$dir"/*.journal --yes >"$dir.out" 2>&1; rc=$?
+  fi
+  gone_check "$dir" "$rc" "$kind $bytes"
+done
+ok $([ "$interrupted" -ge 3 ]; echo $?) "the faults interrupted $interrupted of the 4 applies (at least 3)"
 
 # --- a batch's backup tells what an earlier attempt did: committed, or rolled back ---
 dir="$SCRATCH/kill-backup-write-6"
