@@ -297,7 +297,8 @@ end
 
 local function database(ctx)
   if ctx.state.db then return ctx.state.db end
-  local conn, err = pg.connect(ctx.params.database_url, { connect_timeout = 10, application_name = "runbook deactivate-dormant" })
+  local conn, err = pg.connect(ctx.params.database_url, { connect_timeout = 10, statement_timeout = ctx.params.statement_timeout,
+                                                          application_name = "runbook deactivate-dormant" })
   if not conn then util.fail(1, err) end
   ctx.state.db = conn
   return conn
@@ -678,6 +679,8 @@ exclude(user) gets {id, name, admin, created, last_activity, groups}.]],
     { name = "deployment", type = "string", default = "hub", help = "database: the hub's deployment, which must be at 0 replicas (namespace: -n)" },
     { name = "batch_size", type = "integer", default = 200, check = positive, help = "database: users per batch (one transaction each)" },
     { name = "backup_dir", type = "path", default = "deactivate-dormant-backups", help = "database: backups go under this" },
+    { name = "statement_timeout", type = "integer", default = 300, check = positive,
+      help = "database: seconds each SQL statement (a batch's COPY too) may take; a server that stops answering is given 5 s more" },
   },
   policy = { exclude = "function", protected_users = "list" },
   steps = {

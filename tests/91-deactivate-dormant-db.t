@@ -205,11 +205,11 @@ for i in $(seq 100); do [ "$(hub_pods)" = 0 ] && break; sleep 0.1; done
 psql_hubdb "INSERT INTO users (name, admin, created, last_activity, cookie_id)
   SELECT 'gone' || g, false, now() - interval '400 days', now() - interval '200 days', md5('gone' || g) FROM generate_series(1, 12) g" >/dev/null
 printf '%s\n' 'exclude = function(user) if not user.name:match("^gone") then return "not in this test" end end' > "$SCRATCH/only-gone.lua"
-gone_plan() {  # gone_plan DIR: 12 dormant users gone1..12 again, planned in batches of 5 (DIR.json) from $DB
-  local dir=$1
+gone_plan() {  # gone_plan DIR [ARGS...]: 12 dormant users gone1..12 again, planned in batches of 5 (DIR.json) from $DB
+  local dir=$1; shift
   psql_hubdb "DELETE FROM users WHERE name LIKE 'gone%'; INSERT INTO users (name, admin, created, last_activity, cookie_id)
     SELECT 'gone' || g, false, now() - interval '400 days', now() - interval '200 days', md5('gone' || g) FROM generate_series(1, 12) g" >/dev/null
-  dbrun plan deactivate-dormant --policy "$SCRATCH/only-gone.lua" -p batch_size=5 -p backup_dir="$dir-b" -o "$dir.json"
+  dbrun plan deactivate-dormant --policy "$SCRATCH/only-gone.lua" -p batch_size=5 -p backup_dir="$dir-b" -o "$dir.json" "$@"
 }
 gone_check() {  # gone_check DIR RC WHAT: the 12 are gone, each in exactly one published backup
   local dir=$1 rc=$2 left backed
@@ -256,6 +256,19 @@ for f in reset_after_bytes:1500 reset_after_bytes:3000 reset_after_bytes:4500 tr
   gone_check "$dir" "$rc" "$kind $bytes"
 done
 ok $([ "$interrupted" -ge 3 ]; echo $?) "the faults interrupted $interrupted of the 4 applies (at least 3)"
+
+# The server stops answering in the middle of the apply: statement_timeout (2 s, plus 5 s) ends it.
+dir="$SCRATCH/fault-stall"
+nofault "$PGX"
+DB="postgresql://hub@127.0.0.1:$PGX_PORT/jupyterhub" gone_plan "$dir" -p statement_timeout=2
+fault "$PGX" '{"stall_after_bytes": 3000, "connections": 1}'
+started=$SECONDS
+run_rb apply "$dir.json" --yes --journal-dir "$dir"; rc=$RC took=$((SECONDS - started))
+nofault "$PGX"
+ok $([ "$rc" -eq 1 ] && [ "$took" -lt 30 ]; echo $?) "a stalled server: the apply stops (exit $rc) in $took s, not hanging"
+like "$OUT" "FAILED .*no answer from the server within 7 s \(statement_timeout 2 s, plus 5 s\)" "  the batch names the bound it hit"
+"$RUNBOOK" resume "$dir"/*.journal --yes >"$dir.out" 2>&1; rc=$?
+gone_check "$dir" "$rc" "stalled"
 
 # --- a batch's backup tells what an earlier attempt did: committed, or rolled back ---
 dir="$SCRATCH/kill-backup-write-6"
