@@ -145,10 +145,23 @@ local function owned(ctx)
 end
 
 -- The schema is there when the hub's bookkeeping table and its users table exist.
+local SCHEMA_SQL = "SELECT to_regclass('public.alembic_version') IS NOT NULL AND to_regclass('public.users') IS NOT NULL AS present"
+
+-- schema_present(ctx) -> true | false | nil, message. A check that fails is tried once more on a new
+-- connection: on_stop asks right after the failure that stopped the run, which is often the
+-- connection itself dying (reset, given up after a stall, the backend terminated).
 local function schema_present(ctx)
-  local rows, err = database(ctx):query(
-    "SELECT to_regclass('public.alembic_version') IS NOT NULL AND to_regclass('public.users') IS NOT NULL AS present")
-  if not rows then return nil, err end
+  local rows, err = database(ctx):query(SCHEMA_SQL)
+  if not rows then
+    ctx.state.db:close()
+    ctx.state.db = nil
+    local connected, conn = pcall(database, ctx)
+    if not connected then return nil, err .. "; a new connection failed too: " .. tostring(conn.message or conn) end
+    local again
+    rows, again = conn:query(SCHEMA_SQL)
+    if not rows then return nil, again end
+    ctx.log("wipe-hub-db: the schema check failed (%s); a new connection answered it", err)
+  end
   return rows[1].present
 end
 

@@ -222,6 +222,47 @@ dir2=$(sed -n 's/.*"backup_directory":"\([^"]*\)".*/\1/p' "$SCRATCH/wipe2.json" 
 dir2=${dir2%/database}/database
 wipe_done "after resume" "$dir2"
 
+# ============================================================ wipe-hub-db: the connection dies in DROP OWNED
+# Another session holds a lock DROP OWNED needs; while the wipe waits for it, the server terminates
+# the wipe's backend (an administrator's pg_terminate_backend, a failover). The drop rolls back with
+# its connection; on_stop checks the schema on a new connection, finds it and restores access;
+# resume then drops for real.
+world_reset
+nofault "$PGX"
+run_rb plan wipe-hub-db "${WIPE[@]}" -p statement_timeout=60 -o "$SCRATCH/wipe4.json"
+is "$RC" 0 "a new plan"
+PGPASSWORD=$PG_HUB_PASSWORD "$PG_BIN/psql" "host=127.0.0.1 port=$PG_PORT user=hub dbname=jupyterhub" -X -q \
+  -c "BEGIN" -c "LOCK TABLE users IN ACCESS SHARE MODE" -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+locker=$!
+on_exit "kill $locker"
+"$RUNBOOK" apply "$SCRATCH/wipe4.json" --yes --journal-dir "$SCRATCH/j4" >"$SCRATCH/wipe4.out" 2>"$SCRATCH/wipe4.err" &
+wiper=$!
+on_exit "kill $wiper"
+backend=
+for _ in $(seq 600); do
+  backend=$(pg_psql_hub "SELECT pid FROM pg_stat_activity WHERE application_name = 'runbook wipe-hub-db'
+                         AND query LIKE 'DROP OWNED%' AND wait_event_type = 'Lock'" 2>/dev/null)
+  [ -n "$backend" ] && break
+  sleep 0.1
+done
+ok $([ -n "$backend" ]; echo $?) "DROP OWNED waits for a lock another session holds"
+is "$(pg_psql_hub "SELECT pg_terminate_backend(${backend:-0})")" t "  the server terminates the wipe's backend"
+kill "$locker" 2>/dev/null; wait "$locker" 2>/dev/null
+wait "$wiper"; RC=$? OUT=$(cat "$SCRATCH/wipe4.out") ERR=$(cat "$SCRATCH/wipe4.err")
+is "$RC" 1 "the apply stops: exit 1"
+like "$OUT" "FAILED +pg\.drop_owned .*: pg hub@127\.0\.0\.1:$PGX_PORT/jupyterhub: .*(terminat|closed the connection)" \
+     "  the drop's failure names the database and what happened"
+like "$ERR" "access restored: the ingress is back" "  access is restored: a new connection found the schema"
+no_traceback "backend terminated"
+is "$(ingress)" proxy "  the ingress exists"
+is "$(db_tables) $(db_users)" "14 3000" "  the database is intact (the drop rolled back)"
+journal=$(ls "$SCRATCH"/j4/*.journal)
+run_rb resume "$journal" --yes
+is "$RC" 0 "resume: exit 0"
+no_traceback "resume after the terminated backend"
+dir4=$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print([a["args"]["dir"] for a in d["actions"] if a["kind"] == "pg.backup"][0])' "$SCRATCH/wipe4.json")
+wipe_done "after resume" "${dir4%/database}/database"
+
 # ============================================================ wipe-hub-db: the API server stalls
 # The POST that recreates the ingress takes longer than the request timeout: a POST is not repeated
 # blindly (it may have been done), so the run stops; on_stop finds the schema back and restores access;
