@@ -231,8 +231,8 @@ world_reset
 nofault "$PGX"
 run_rb plan wipe-hub-db "${WIPE[@]}" -p statement_timeout=60 -o "$SCRATCH/wipe4.json"
 is "$RC" 0 "a new plan"
-PGPASSWORD=$PG_HUB_PASSWORD "$PG_BIN/psql" "host=127.0.0.1 port=$PG_PORT user=hub dbname=jupyterhub" -X -q \
-  -c "BEGIN" -c "LOCK TABLE users IN ACCESS SHARE MODE" -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+PGPASSWORD=$PG_HUB_PASSWORD "$PG_BIN/psql" "host=127.0.0.1 port=$PG_PORT user=hub dbname=jupyterhub application_name=lock-holder" \
+  -X -q -c "BEGIN" -c "LOCK TABLE users IN ACCESS SHARE MODE" -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
 locker=$!
 on_exit "kill $locker"
 "$RUNBOOK" apply "$SCRATCH/wipe4.json" --yes --journal-dir "$SCRATCH/j4" >"$SCRATCH/wipe4.out" 2>"$SCRATCH/wipe4.err" &
@@ -247,7 +247,9 @@ for _ in $(seq 600); do
 done
 ok $([ -n "$backend" ]; echo $?) "DROP OWNED waits for a lock another session holds"
 is "$(pg_psql_hub "SELECT pg_terminate_backend(${backend:-0})")" t "  the server terminates the wipe's backend"
-kill "$locker" 2>/dev/null; wait "$locker" 2>/dev/null
+# The lock goes with its backend (killing psql alone would leave the server sleeping with it).
+pg_psql_hub "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lock-holder'" >/dev/null
+wait "$locker" 2>/dev/null
 wait "$wiper"; RC=$? OUT=$(cat "$SCRATCH/wipe4.out") ERR=$(cat "$SCRATCH/wipe4.err")
 is "$RC" 1 "the apply stops: exit 1"
 like "$OUT" "FAILED +pg\.drop_owned .*: pg hub@127\.0\.0\.1:$PGX_PORT/jupyterhub: .*(terminat|closed the connection)" \
