@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "crashpoint.h"
 #include "embedded.h"
+#include "luastate.h"
 #include "phase.h"
 #include "versions.h"
 
@@ -677,8 +678,7 @@ static int host_embedded_runbooks(lua_State *L)
 }
 
 /* load_embedded_runbook(name, env) -> the runbook's main chunk, from the bytecode compiled with its
- * text at build time, with env as its _ENV. Runbook code never gets `load` for bytecode: only
- * these chunks, which the build made, are loaded as such. */
+ * text at build time, with env as its _ENV. */
 static int host_load_embedded_runbook(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
@@ -686,9 +686,7 @@ static int host_load_embedded_runbook(lua_State *L)
     for (const struct embedded_file *f = embedded_runbooks; f->name; f++) {
         if (strcmp(f->name, name) != 0)
             continue;
-        lua_pushfstring(L, "@%s", f->path);
-        if (luaL_loadbufferx(L, f->bytecode, (size_t)f->bytecode_size, lua_tostring(L, -1), "b") != LUA_OK)
-            return lua_error(L);
+        rb_push_embedded_chunk(L, f);
         lua_pushvalue(L, 2);
         lua_setupvalue(L, -2, 1); /* a main chunk's one upvalue is its _ENV */
         return 1;

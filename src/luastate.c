@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "bindings.h"
-#include "embedded.h"
 
 int luaopen_cjson(lua_State *L);
 
@@ -36,18 +35,24 @@ int rb_pcall(lua_State *L, int nargs, int nresults)
     return status;
 }
 
-/* package.searchers entry: finds a module among the Lua files compiled into the binary. They are
- * bytecode made at build time by embedgen with this same liblua ("b" is allowed for them alone:
- * everything loaded at run time is text). */
+/* The files are bytecode made at build time by embedgen with this same liblua ("b" is allowed for
+ * them alone: everything loaded at run time is text). */
+void rb_push_embedded_chunk(lua_State *L, const struct embedded_file *file)
+{
+    lua_pushfstring(L, "@%s", file->path);
+    if (luaL_loadbufferx(L, file->bytecode, (size_t)file->bytecode_size, lua_tostring(L, -1), "b") != LUA_OK)
+        lua_error(L);
+    lua_remove(L, -2); /* the chunk name */
+}
+
+/* package.searchers entry: finds a module among the Lua files compiled into the binary. */
 static int search_embedded(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     for (const struct embedded_file *f = embedded_modules; f->name; f++) {
         if (strcmp(f->name, name) != 0)
             continue;
-        lua_pushfstring(L, "@%s", f->path);
-        if (luaL_loadbufferx(L, f->bytecode, (size_t)f->bytecode_size, lua_tostring(L, -1), "b") != LUA_OK)
-            return lua_error(L);
+        rb_push_embedded_chunk(L, f);
         lua_pushstring(L, f->path);
         return 2;
     }
