@@ -117,8 +117,10 @@ function engine.confirm(doc, pending, opts)
   if not host.isatty(0) then
     util.fail(3, "not applying: confirmation needs a terminal on standard input; review the plan and pass --yes to apply without asking")
   end
-  host.write(2, string.format("\n%s will carry out %d action%s on %s.\nType %s to go on, anything else to stop: ",
-    doc.runbook, pending, pending == 1 and "" or "s", ui.style.bold(doc.target), ui.style.bold(doc.target)))
+  local also = ""
+  for _, text in ipairs(doc.consequences or {}) do also = also .. "\n" .. ui.style.bold("This also: ") .. text end
+  host.write(2, string.format("\n%s will carry out %d action%s on %s.%s\nType %s to go on, anything else to stop: ",
+    doc.runbook, pending, pending == 1 and "" or "s", ui.style.bold(doc.target), also, ui.style.bold(doc.target)))
   local answer = host.read_line()
   if answer == nil or util.trim(answer) ~= doc.target then
     util.fail(3, "aborted at the confirmation (typed %q, expected %q); nothing was changed", answer or "", doc.target)
@@ -136,18 +138,20 @@ local function run_one(def, ctx, action, j, results)
       if fine == false then return "skipped", why or "precondition no longer holds" end
       if not fine then return "failed", why or "precondition check failed" end
     end
-    local result, message = handler.run(ctx, action)
-    if result == false then return "skipped", message or "skipped by the runbook" end
-    if not result then return "failed", message or "the action reported no result" end
-    return "done", type(message) == "string" and message or nil
+    -- A third result is data for the journal's end line (where a backup went, and its checksum).
+    local result, message, data = handler.run(ctx, action)
+    if type(data) ~= "table" then data = nil end
+    if result == false then return "skipped", message or "skipped by the runbook", data end
+    if not result then return "failed", message or "the action reported no result", data end
+    return "done", type(message) == "string" and message or nil, data
   end
-  local ok, outcome, message = xpcall(attempt, engine.traceback)
+  local ok, outcome, message, data = xpcall(attempt, engine.traceback)
   if not ok then
     if util.is_failure(outcome) then outcome = outcome.message end
     ui.verbose(tostring(outcome))
-    outcome, message = "failed", tostring(outcome):match("^[^\n]*")
+    outcome, message, data = "failed", tostring(outcome):match("^[^\n]*"), nil
   end
-  j:record({ type = "end", id = action.id, outcome = outcome, message = message })
+  j:record({ type = "end", id = action.id, outcome = outcome, message = message, data = data })
   return outcome, message
 end
 
@@ -172,6 +176,11 @@ function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
     local at = started_earlier and started_earlier[action.id]
     return type(at) == "string" and util.parse_time(at) or nil
   end
+  -- The run's own backup directory, beside its journal (FILE.journal -> FILE.backup), the same for
+  -- every resume of it: where handlers keep what an action is about to destroy.
+  local journal_path = j.path:sub(1, 1) == "/" and j.path or (host.realpath(".") .. "/" .. j.path)
+  ctx.run_name = journal_path:match("([^/]+)%.journal$") or journal_path:match("[^/]+$")
+  ctx.run_backup_dir = journal_path:gsub("%.journal$", "") .. ".backup"
   local results = { done = {}, skipped = {}, failed = {}, not_run = {}, stop_reason = nil,
                     plan_actions = doc.actions, ever_started = util.shallow_copy(started_earlier or {}) }
   -- Each skip and failure is shown as it happens; successes only for short plans or with -v,

@@ -120,7 +120,7 @@ function Client:unexpected(method, path, resp)
     -- JupyterHub 3 answers an unknown token like an anonymous request: 403, naming the scopes.
     local message = hub_message(resp) or ""
     advice = message:find("requires", 1, true) and "; the token is not valid for this hub, or lacks that scope"
-      or "; the token is not valid for this hub, or lacks a scope this needs (a service token with admin:users, admin:servers, list:users, read:users)"
+      or "; the token is not valid for this hub, or lacks a scope this needs (a service token with admin:users, admin:servers, list:users, read:users, read:hub)"
   elseif resp.status == 404 and path == "/" then
     advice = "; this URL is not a JupyterHub API"
   end
@@ -159,6 +159,31 @@ function Client:info()
   local major, minor = doc.version:match("^(%d+)%.(%d+)")
   self._info = { version = doc.version, major = tonumber(major) or 0, minor = tonumber(minor) or 0 }
   return self._info
+end
+
+-- hub_info() -> {version=, spawner_class=, spawner_version=, authenticator_class=} | nil, message, details
+-- GET /hub/api/info: which spawner the hub runs, the way to know whether deleting a user deletes their
+-- storage (KubeSpawner does). Needs the read:hub scope; without it details.status is 403 and the
+-- caller treats the spawner as unknown. Cached.
+function Client:hub_info()
+  if self._hub_info then return self._hub_info end
+  local path = "/info"
+  local doc, err, detail = self:get_json(path)
+  if doc == false then
+    return nil, string.format("hub %s: GET /hub/api/info: HTTP 404 (not a JupyterHub API?)", self.host), { status = 404 }
+  end
+  if not doc then return nil, err, detail end
+  local function class_of(part)
+    return type(part) == "table" and type(part.class) == "string" and part.class or nil
+  end
+  local spawner = type(doc) == "table" and doc.spawner or nil
+  self._hub_info = {
+    version = type(doc) == "table" and type(doc.version) == "string" and doc.version or nil,
+    spawner_class = class_of(spawner),
+    spawner_version = type(spawner) == "table" and type(spawner.version) == "string" and spawner.version or nil,
+    authenticator_class = class_of(type(doc) == "table" and doc.authenticator or nil),
+  }
+  return self._hub_info
 end
 
 local function at_least(info, major, minor)
@@ -337,6 +362,27 @@ function Client:create_users(names, opts)
   if resp.status == 409 then return json.array() end
   if resp.status ~= 201 then return nil, self:unexpected("POST", "/users", resp) end
   return http.decode(resp)
+end
+
+-- create_user(name[, {admin=bool}]) -> true, "created" | true, "exists" | nil, message, details
+function Client:create_user(name, opts)
+  local path = user_path(name)
+  local resp, err, detail = self:request("POST", path, { json = { admin = opts and opts.admin or false } })
+  if not resp then return nil, err, detail end
+  if resp.status == 201 or resp.status == 200 then return true, "created" end
+  if resp.status == 409 then return true, "exists" end
+  return nil, self:unexpected("POST", path, resp)
+end
+
+-- add_to_group(group, names) -> true | false (no such group) | nil, message, details
+-- Adding a member twice is harmless: the hub keeps one membership. Needs the `groups` scope.
+function Client:add_to_group(group, names)
+  local path = "/groups/" .. util.url_escape(group) .. "/users"
+  local resp, err, detail = self:request("POST", path, { json = { users = names } })
+  if not resp then return nil, err, detail end
+  if resp.status == 200 or resp.status == 201 then return true end
+  if resp.status == 404 then return false end
+  return nil, self:unexpected("POST", path, resp)
 end
 
 -- set_activity(name, when) -> true | nil, message. The hub only moves last_activity forward.

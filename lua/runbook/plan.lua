@@ -20,6 +20,7 @@ Builder.__index = Builder
 function plan.builder(def, ctx)
   local b = setmetatable(ctx, Builder)
   b.actions, b.skipped, b.notes, b.facts = json.array(), json.array(), json.array(), {}
+  b.consequences = json.array()
   b._def = def
   return b
 end
@@ -57,6 +58,12 @@ function Builder:note(text)
   self.notes[#self.notes + 1] = tostring(text)
 end
 
+-- ctx:consequence(text): what applying the plan destroys or changes beyond its actions' targets
+-- ("412 home directories, 2.1 TiB, are deleted with their users"); shown again at the confirmation.
+function Builder:consequence(text)
+  self.consequences[#self.consequences + 1] = tostring(text)
+end
+
 function Builder:fact(name, value)
   self.facts[name] = value
 end
@@ -81,6 +88,7 @@ function plan.document(def, ctx, meta)
     policy = meta.policy and { path = meta.policy.path, sha256 = meta.policy.sha256 } or nil,
     facts = ctx.facts,
     notes = ctx.notes,
+    consequences = #ctx.consequences > 0 and ctx.consequences or nil,
     actions = ctx.actions,
     skipped = ctx.skipped,
     options = next(ctx.options) and ctx.options or nil, -- --kubeconfig, --context, -n as given
@@ -91,7 +99,7 @@ end
 -- The file layout: top-level keys sorted, each list item (action, skipped item, note) on a line of its
 -- own, and the checksum last: the SHA-256 of the whole text with the checksum's hex digits zeroed.
 -- It is written as it is encoded, so a plan of 100,000 actions never exists twice in memory.
-local LIST_KEYS = { actions = true, skipped = true, notes = true }
+local LIST_KEYS = { actions = true, skipped = true, notes = true, consequences = true }
 local CHUNK = 64 * 1024
 
 -- write(doc, emit): calls emit(text) with consecutive pieces of the file.
@@ -187,11 +195,12 @@ local function check_fields(doc, path)
   if count ~= #doc.actions then bad(path, "'actions' is not a list") end
   doc.skipped = doc.skipped or {}
   doc.notes = doc.notes or {}
+  doc.consequences = doc.consequences or {}
   doc.facts = doc.facts or {}
   doc.param_sources = doc.param_sources or {}
   -- What apply shows and uses besides the actions: all written by `runbook plan`, all checked here, so
   -- an edited plan whose checksum was recomputed fails with exit 2 rather than a Lua error.
-  for _, field in ipairs({ "skipped", "notes", "facts", "param_sources" }) do
+  for _, field in ipairs({ "skipped", "notes", "consequences", "facts", "param_sources" }) do
     if type(doc[field]) ~= "table" then bad(path, "'%s' is malformed", field) end
   end
   for i, item in ipairs(doc.skipped) do
@@ -201,6 +210,9 @@ local function check_fields(doc, path)
   end
   for i, note in ipairs(doc.notes) do
     if type(note) ~= "string" then bad(path, "note %d is not text", i) end
+  end
+  for i, text in ipairs(doc.consequences) do
+    if type(text) ~= "string" then bad(path, "consequence %d is not text", i) end
   end
   for name in pairs(doc.facts) do
     if type(name) ~= "string" then bad(path, "'facts' is malformed") end

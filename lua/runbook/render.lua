@@ -78,6 +78,7 @@ function render.plan(doc, opts)
       if #list > limit then ui.say(string.format("    ... and %d more (-v lists all; --output json or -o FILE has them)", #list - limit)) end
     end
   end
+  for _, text in ipairs(doc.consequences or {}) do ui.say(s.bold(s.yellow("Consequence: ")) .. text) end
   if #doc.skipped > 0 then
     ui.say("")
     ui.say(string.format("%s %d, by reason", s.bold("Left alone:"), #doc.skipped))

@@ -1,0 +1,280 @@
+-- restore-users: undo a prune-dormant run. Re-creates the users it deleted (admin flag, groups, last
+-- activity) from the records it saved beside its journal, and attaches each home directory volume it
+-- kept to a new claim of the old name, so the user's next server mounts the same data.
+local hub = require "runbook.hub"
+local k8s = require "runbook.k8s"
+local storage = require "runbook.storage"
+local userbackup = require "runbook.userbackup"
+local util = require "runbook.util"
+
+local function connect(ctx)
+  if ctx.state.client then return ctx.state.client end
+  local p = ctx.params
+  local client, err = hub.connect{ url = p.hub, token_file = p.token_file, ca_file = p.ca_file, insecure = p.insecure }
+  if not client then util.fail(2, err) end
+  local info
+  info, err = client:info()
+  if not info then util.fail(1, err) end
+  ctx.state.client = client
+  return client
+end
+
+local function k8s_client(ctx)
+  if ctx.state.k8s then return ctx.state.k8s end
+  local client, err = k8s.connect(ctx.options)
+  if not client then
+    util.fail(2, "the run kept home directory volumes, and attaching them again needs Kubernetes access (%s): give " ..
+      "--kubeconfig/--context as for the prune, or pass -p reattach=false to restore only the users", err)
+  end
+  ctx.state.k8s = client
+  return client
+end
+
+-- The prune run, read once: its journal, and each deleted user's record checked against it.
+local function prune_run(ctx)
+  if ctx.state.run then return ctx.state.run end
+  local run, err = userbackup.read_run(ctx.params.from)
+  if not run then util.fail(2, "cannot restore from %s: %s", ctx.params.from, err) end
+  ctx.state.run = run
+  return run
+end
+
+local function field(t, ...)
+  for _, key in ipairs({ ... }) do
+    if type(t) ~= "table" then return nil end
+    t = t[key]
+  end
+  return t
+end
+
+-- The volumes of a record that prune-dormant kept, with what is needed to attach them again.
+local function kept_volumes(record)
+  local list = {}
+  if field(record, "storage", "mode") ~= "retain" then return list end
+  for _, saved in ipairs(record.storage.claims or {}) do
+    if field(saved, "planned", "volume") and type(saved.claim) == "table" then list[#list + 1] = saved end
+  end
+  return list
+end
+
+local function plan_volume(ctx, name, saved)
+  local client = k8s_client(ctx)
+  local planned = saved.planned
+  local target = "persistentvolumes/" .. planned.volume
+  local pv, err = client:get("persistentvolumes", planned.volume)
+  if pv == nil then util.fail(1, err) end
+  if pv == false then
+    ctx:skip{ target = target, reason = string.format("volume of %s (claim %s) is gone: its data cannot be restored", name, planned.name) }
+    return
+  end
+  local state, holder = storage.volume_state(pv, planned.uid)
+  local claim
+  claim, err = client:get("persistentvolumeclaims", planned.name, { namespace = planned.namespace })
+  if claim == nil then util.fail(1, err) end
+  if claim and field(claim, "spec", "volumeName") == planned.volume then
+    ctx:skip{ target = target, reason = "already attached to claim " .. planned.namespace .. "/" .. planned.name }
+  elseif claim then
+    ctx:skip{ target = target, reason = string.format("a claim %s/%s exists again (volume %s): attach the kept volume by hand " ..
+      "if it is wanted", planned.namespace, planned.name, tostring(field(claim, "spec", "volumeName") or "none yet")) }
+  elseif state == "bound" then
+    ctx:skip{ target = target, reason = "bound to another claim, " .. holder }
+  else
+    local annotations = field(pv, "metadata", "annotations") or {}
+    ctx:add{ kind = "k8s.reattach_volume", target = target,
+             reason = string.format("attach to a new claim %s/%s for %s (%s, %s)", planned.namespace, planned.name, name,
+               storage.human_bytes(storage.quantity(field(pv, "spec", "capacity", "storage")) or 0),
+               state == "released" and "Released" or "Available"),
+             args = { user = name, volume = planned.volume, old_claim_uid = planned.uid,
+                      claim = storage.claim_for(saved.claim, pv),
+                      previous_policy = annotations[storage.PREVIOUS_POLICY_ANNOTATION] } }
+  end
+end
+
+return {
+  summary = "Undo a prune-dormant run: re-create its users and attach their kept home directories again",
+  description = [[
+Reads a prune-dormant run (-p from= its journal, or the JOURNAL.backup directory beside it) and the
+record it saved of each user it deleted, each checked against the checksum in the journal. Plans to
+re-create every deleted user (or only -p users=a,b) who does not exist again: the admin flag, group
+memberships (groups that no longer exist are named and left out) and the last activity. For each home
+directory volume the run kept (storage=retain), clears the volume's reference to its deleted claim,
+creates the claim again under its old name, namespace, labels and annotations with spec.volumeName set
+to that volume, waits until it is Bound, and puts back the volume's old reclaim policy: the user's next
+server mounts the same data. Users that exist again, and volumes that are gone or bound elsewhere, are
+left alone with the reason. API tokens cannot be restored (the hub keeps only their hashes).
+Token: a service token with admin:users, groups, users:activity, read:users (and read:hub).
+Kubernetes (for volumes): get and patch on persistentvolumes, get and create on persistentvolumeclaims.]],
+  params = {
+    { name = "from", type = "path", required = true, help = "the prune-dormant run: its journal or its .backup directory" },
+    { name = "users", type = "list", default = {}, help = "only these users (default: every user the run deleted)" },
+    { name = "hub", type = "string", env = "JUPYTERHUB_API_URL",
+      help = "the hub's URL (default: the hub the run pruned; another one is refused)" },
+    { name = "token_file", type = "path", help = "file holding the API token (else JUPYTERHUB_API_TOKEN)" },
+    { name = "reattach", type = "boolean", default = true, help = "attach the kept home directory volumes again" },
+    { name = "bind_timeout", type = "integer", default = 120, check = function(v) return v >= 1 and v <= 3600,
+      "must be between 1 and 3600 seconds" end, help = "seconds to wait for each new claim to be Bound" },
+    { name = "ca_file", type = "path", help = "CA bundle to verify the hub's TLS certificate" },
+    { name = "insecure", type = "boolean", default = false, help = "do not verify TLS (never in production)" },
+  },
+  steps = {
+    "Read the prune run's journal and each deleted user's record (checked against the journal's SHA-256)",
+    "For each user: leave them alone if they exist again; otherwise plan to create them",
+    "For each kept volume: leave it alone if it is gone or bound to another claim; otherwise plan to attach it",
+    "Apply: create the user (admin flag), add them to their groups, set their last activity",
+    "Apply: clear the volume's old claimRef, create the claim with spec.volumeName, wait for Bound, restore the reclaim policy",
+  },
+
+  -- The hub is the run's, unless given; a different one is refused (its users are not these).
+  target = function(ctx)
+    local run = prune_run(ctx)
+    local pruned = hub.api_url(run.plan.params.hub or "")
+    if not pruned then util.fail(2, "the run's journal names no hub") end
+    if ctx.params.hub == nil then ctx.params.hub = pruned end
+    local api = hub.api_url(ctx.params.hub)
+    if not api then util.fail(2, "parameter 'hub' must be the hub's URL, not '%s'", tostring(ctx.params.hub)) end
+    if api ~= pruned then
+      util.fail(2, "the run pruned %s, not %s: users are restored to the hub they were deleted from", pruned, api)
+    end
+    return api:match("^https?://([^/]+)")
+  end,
+
+  setup = connect,
+
+  plan = function(ctx)
+    local client = connect(ctx)
+    local run = prune_run(ctx)
+    ctx:fact("prune_run", string.format("%s (planned %s on %s)", run.journal, tostring(run.plan.created), run.plan.target))
+    ctx:fact("users_deleted_by_the_run", #run.users + #run.missing)
+    ctx:note("API tokens cannot be restored: the hub keeps only their hashes; restored users create new ones")
+    local wanted
+    if #ctx.params.users > 0 then
+      wanted = {}
+      for _, name in ipairs(ctx.params.users) do wanted[name] = true end
+    end
+    local in_run = {}
+    for _, m in ipairs(run.missing) do
+      in_run[m.name] = true
+      if not wanted or wanted[m.name] then ctx:skip{ target = m.name, reason = "no record to restore from: " .. m.why } end
+    end
+    local groups_exist = {}
+    local volumes = {}
+    for _, entry in ipairs(run.users) do
+      local record = entry.record
+      local name = record.user.name
+      in_run[name] = true
+      if not wanted or wanted[name] then
+        local now, err = client:user(name)
+        if now == nil then util.fail(1, err) end
+        if now then
+          ctx:skip{ target = name, reason = "exists again on the hub" }
+        else
+          local groups, lost = {}, {}
+          for _, g in ipairs(type(record.user.groups) == "table" and record.user.groups or {}) do
+            if groups_exist[g] == nil then
+              local group, gerr = client:group(g)
+              if group == nil then util.fail(1, gerr) end
+              groups_exist[g] = group ~= false
+            end
+            if groups_exist[g] then groups[#groups + 1] = g else lost[#lost + 1] = g end
+          end
+          if #lost > 0 then
+            ctx:note(string.format("%s was in groups that no longer exist (%s): those memberships are not restored", name,
+              table.concat(lost, ", ")))
+          end
+          local what = { record.user.admin and "admin" or nil }
+          if #groups > 0 then what[#what + 1] = "groups " .. table.concat(groups, ", ") end
+          ctx:add{ kind = "hub.create_user", target = name,
+                   reason = "deleted by the run" .. (#what > 0 and ("; " .. table.concat(what, "; ")) or ""),
+                   args = { admin = record.user.admin == true, groups = groups, last_activity = record.user.last_activity } }
+          if ctx.params.reattach then
+            for _, saved in ipairs(kept_volumes(record)) do volumes[#volumes + 1] = { name = name, saved = saved } end
+          end
+        end
+      end
+    end
+    for name in pairs(wanted or {}) do
+      if not in_run[name] then util.fail(2, "user '%s' was not deleted by the run %s", name, run.journal) end
+    end
+    for _, v in ipairs(volumes) do plan_volume(ctx, v.name, v.saved) end
+  end,
+
+  actions = {
+    ["hub.create_user"] = {
+      concurrent = true,
+      on_failure = "continue",
+      check = function(ctx, action)
+        local user, err = connect(ctx):user(action.target)
+        if user == nil then return nil, err end
+        -- A resume after a kill right after the creation finds the user it made: go on with the groups.
+        if user and not ctx.started_earlier(action) then return false, "exists again on the hub" end
+        return true
+      end,
+      run = function(ctx, action)
+        local client = connect(ctx)
+        local ok, err = client:create_user(action.target, { admin = action.args.admin })
+        if not ok then return nil, err end
+        local said = { "created" .. (action.args.admin and " (admin)" or "") }
+        for _, g in ipairs(action.args.groups or {}) do
+          local added, gerr = client:add_to_group(g, { action.target })
+          if added == nil then return nil, "created, but not added to group " .. g .. ": " .. gerr end
+          said[#said + 1] = added and ("in group " .. g) or ("group " .. g .. " is gone")
+        end
+        if type(action.args.last_activity) == "string" then
+          local set, aerr = client:set_activity(action.target, action.args.last_activity)
+          if not set then return nil, "created, but its last activity was not restored: " .. aerr end
+        end
+        return true, table.concat(said, ", ")
+      end,
+    },
+    ["k8s.reattach_volume"] = {
+      on_failure = "continue",
+      check = function(ctx, action)
+        local a = action.args
+        local client = k8s_client(ctx)
+        local pv, err = client:get("persistentvolumes", a.volume)
+        if pv == nil then return nil, err end
+        if pv == false then return false, "the volume is gone" end
+        local state, holder = storage.volume_state(pv, a.old_claim_uid)
+        local mine = a.claim.metadata.namespace .. "/" .. a.claim.metadata.name
+        if state == "bound" and holder ~= mine then return false, "bound to another claim, " .. holder end
+        local claim
+        claim, err = client:get("persistentvolumeclaims", a.claim.metadata.name, { namespace = a.claim.metadata.namespace })
+        if claim == nil then return nil, err end
+        if claim and field(claim, "spec", "volumeName") ~= a.volume then
+          return false, "a claim " .. mine .. " exists again, for another volume"
+        end
+        return true
+      end,
+      run = function(ctx, action)
+        local a = action.args
+        local client = k8s_client(ctx)
+        local ns, name = a.claim.metadata.namespace, a.claim.metadata.name
+        local pv, err = client:get("persistentvolumes", a.volume)
+        if not pv then return nil, err or "the volume is gone" end
+        if storage.volume_state(pv, a.old_claim_uid) == "released" then
+          local ok, rerr = storage.release(client, a.volume, a.old_claim_uid)
+          if not ok then return nil, "cannot free the volume from its deleted claim: " .. rerr end
+        end
+        local claim
+        claim, err = client:get("persistentvolumeclaims", name, { namespace = ns })
+        if claim == nil then return nil, err end
+        if claim == false then
+          local made, cerr = client:create("persistentvolumeclaims", a.claim, { namespace = ns })
+          if not made then return nil, "cannot create the claim: " .. cerr end
+        end
+        local bound, berr = storage.wait_bound(client, ns, name, a.volume, ctx.params.bind_timeout)
+        if not bound then return nil, berr end
+        local said = "claim " .. ns .. "/" .. name .. " Bound to " .. a.volume
+        if a.previous_policy and a.previous_policy ~= "Retain" then
+          local ok, perr = storage.restore_policy(client, a.volume, a.previous_policy)
+          if not ok then return nil, said .. ", but its reclaim policy was not put back: " .. perr end
+          said = said .. "; reclaim policy back to " .. a.previous_policy
+        elseif a.previous_policy then
+          local ok, perr = storage.restore_policy(client, a.volume, "Retain")
+          if not ok then return nil, said .. ", but runbook's marks were not removed: " .. perr end
+        end
+        return true, said
+      end,
+    },
+  },
+}
