@@ -21,7 +21,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 step "Starting a local JupyterHub 3.0 (Debian's package) on 127.0.0.1, in $DEMO"
-say "It gets a service token with the scopes prune-dormant needs (admin:users, admin:servers, list:users, read:users)."
+say "It gets a service token with the scopes prune-dormant needs (admin:users, admin:servers, list:users, read:users,"
+say "read:hub: to learn the hub's spawner, which decides whether deleting a user deletes their home directory)."
 if ! "$PY" "$TOP/tests/lib/hub.py" start --dir "$HUB" >"$DEMO/start.log" 2>&1; then
   echo "The demo hub did not start:"; tail -n 20 "$DEMO/start.log"; exit 1
 fi
@@ -60,6 +61,9 @@ show "runbook run prune-dormant --policy policy.lua --dry-run"
 "$RUNBOOK" run prune-dormant --policy "$DEMO/policy.lua" --dry-run
 deletes=$(grep -cE 'DELETE /hub/api/users/.*\(ops@' "$HUB_LOG")
 say "The hub's log shows $deletes DELETE requests from the runbook's token during the rehearsal."
+say "'spawner' and 'storage' under Found: this hub runs local processes, which keep no per-user storage,"
+say "so deleting a user loses no home directory. On zero-to-jupyterhub (KubeSpawner) it would: there the plan"
+say "lists each user's claim and, by default, keeps the volume (-p storage=retain)."
 
 step "2. Save the plan, to review it and apply exactly that later"
 show "runbook plan prune-dormant --policy policy.lua -o plan.json -q"
@@ -85,9 +89,18 @@ say "Exit status $status (0 done, 4 done with some users skipped because they ch
 say "The journal (one JSON line per step, fsync'd) is what 'runbook resume' would use after a crash:"
 ls "$DEMO"/journal/*.journal 2>/dev/null | sed 's/^/    /'
 
+step "4. Undo part of it: alumni2 wants their account back"
+say "Before each deletion the user's record (admin, groups, activity, servers) was saved beside the journal;"
+say "restore-users re-creates users from it (and would attach their kept home directories again)."
+journal=$(ls "$DEMO"/journal/prune-dormant-*.journal | head -n 1)
+show "runbook run restore-users -p from=$(basename "$journal") -p users=alumni2 --yes"
+"$RUNBOOK" run restore-users -p from="$journal" -p users=alumni2 --yes --journal-dir "$DEMO/journal"
+say "alumni2 is back: $("$PY" "$TOP/tests/lib/hub.py" api --dir "$HUB" GET /users/alumni2 2>/dev/null | grep -c '"name": "alumni2"') user named alumni2 on the hub."
+
 step "Done. What to try next"
 cat <<EOT
     runbook show prune-dormant            what it does, its parameters and policy keys
+    runbook show restore-users            how a prune run is undone
     runbook list                          the other runbooks (reset-sqlite, wipe-hub-db, ...)
     runbook plan prune-dormant -p hub=https://your.hub -o plan.json     with JUPYTERHUB_API_TOKEN set
     runbook apply plan.json               after reading it; you type the hub's name to confirm
