@@ -368,7 +368,9 @@ list:users, read:users, read:hub). Never on the command line.]],
             if c.volume then
               local before, err = storage.retain(k8s_client(ctx), c,
                 { user = action.target, run = ctx.run_name, time = util.format_time(ctx.time()) })
-              if not before then return nil, "not deleted: cannot keep the volume of " .. c.name .. ": " .. err end
+              if not before then
+                return nil, (checked and "not deleted: " or "") .. "cannot keep the volume of " .. c.name .. ": " .. err
+              end
               kept_volumes[c.name] = before
             end
           end

@@ -54,8 +54,12 @@ local DECIMAL = { [""] = 1, m = 1e-3, k = 1e3, M = 1e6, G = 1e9, T = 1e12, P = 1
 -- quantity("10Gi") -> bytes (a Kubernetes resource quantity: 10Gi, 500M, 1.5Ti, 1e9), or nil.
 function storage.quantity(text)
   if type(text) ~= "string" then return nil end
-  local number, exponent, suffix = text:match("^%s*([%d%.]+)([eE][+-]?%d+)?(%a*)%s*$")
-  local n = number and tonumber(number .. (exponent or ""))
+  local number, suffix = text:match("^%s*([%d%.]+)(%a*)%s*$")
+  if not number then
+    local mantissa, exponent = text:match("^%s*([%d%.]+)[eE]([+-]?%d+)%s*$") -- 1e9, 5E+3: no suffix then
+    number, suffix = mantissa and (mantissa .. "e" .. exponent), ""
+  end
+  local n = number and tonumber(number)
   if not n then return nil end
   local factor = BINARY[suffix] or DECIMAL[suffix]
   if not factor then return nil end
@@ -236,7 +240,7 @@ function storage.after_delete(client, claim, mode)
   elseif field(now, "metadata", "deletionTimestamp") then
     claim_text = claim.name .. " being deleted"
   else
-    claim_text = claim.name .. " left by the hub (delete_pvc is off?)"
+    claim_text = claim.name .. " left in place by the hub"
   end
   if not claim.volume then return claim_text end
   local pv
