@@ -201,4 +201,28 @@ like "$(head -n 1 "$SCRATCH/keep.check")" "eve" "storage=keep-user: eve (no stor
 unlike "$(head -n 1 "$SCRATCH/keep.check")" "dora" "  dora (a claim) is not"
 like "$(tail -n 1 "$SCRATCH/keep.check")" "^has storage \($(claim dora) .*storage=keep-user$" "  she is left alone with the reason"
 
+# --- a token without read:hub: the spawner is unknown, so storage must be looked for all the same
+hub_start "$SCRATCH/hub2" --kubespawner "$K8S_DIR" --kube-namespace "$NS" \
+  --ops-scopes admin:users,admin:servers,list:users,read:users >/dev/null 2>&1 || ok 1 "a second hub starts"
+hub_seed "$SCRATCH/hub2" --user fred --activity fred=-200d --claims fred >/dev/null 2>&1
+HUB2=(-p "hub=$JUPYTERHUB_API_URL" -p "token_file=$JUPYTERHUB_TOKEN_FILE")
+run_rb plan prune-dormant "${HUB2[@]}"
+is "$RC" 2 "token without read:hub, no Kubernetes access: exit 2"
+like "$ERR" "cannot tell which spawner.*read:hub" "  says why: the spawner is unknown without read:hub"
+run_rb plan prune-dormant "${HUB2[@]}" "${KC[@]}"
+is "$RC" 0 "  with Kubernetes access: the plan"
+like "$OUT$ERR" "spawner +unknown: the token lacks the read:hub scope" "  records the spawner as unknown"
+like "$OUT$ERR" "fred .*claim-fred .*: kept \(volume set to Retain first\)" "  and still finds fred's claim"
+run_rb plan prune-dormant "${HUB2[@]}" -p storage=unchecked
+is "$RC" 0 "storage=unchecked: no Kubernetes access needed"
+like "$OUT$ERR" "storage +not checked: storage=unchecked" "  and the plan says storage was not checked"
+hub_stop "$SCRATCH/hub2"
+
+# --- a local spawner keeps nothing: no Kubernetes access needed, and the plan says so
+hub_start "$SCRATCH/hub3" >/dev/null 2>&1 || ok 1 "a hub with a local spawner starts"
+hub_seed "$SCRATCH/hub3" --user gina --activity gina=-200d >/dev/null 2>&1
+run_rb plan prune-dormant -p "hub=$JUPYTERHUB_API_URL" -p "token_file=$JUPYTERHUB_TOKEN_FILE"
+is "$RC" 0 "local spawner, no Kubernetes access: the plan"
+like "$OUT$ERR" "storage +none: jupyterhub\.spawner\.SimpleLocalProcessSpawner keeps no per-user storage" "  says there is no storage to lose"
+
 done_testing
