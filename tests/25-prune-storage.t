@@ -20,7 +20,9 @@ cat > "$SCRATCH/seed.json" <<EOF
 EOF
 fake_k8s_start "$SCRATCH/k8s" "$SCRATCH/seed.json" || { ok 1 "fake API server starts"; done_testing; exit 1; }
 K8S_DIR=$SCRATCH/k8s
-hub_start "$SCRATCH/hub" --kubespawner "$K8S_DIR" --kube-namespace "$NS" >/dev/null 2>&1 ||
+# The ops token gets `groups` too: restore-users puts users back in their groups.
+hub_start "$SCRATCH/hub" --kubespawner "$K8S_DIR" --kube-namespace "$NS" \
+  --ops-scopes admin:users,admin:servers,list:users,read:users,users:activity,read:hub,groups >/dev/null 2>&1 ||
   { ok 1 "hub with the KubeSpawner stand-in starts"; done_testing; exit 1; }
 KC=(--kubeconfig "$KUBECONFIG_FILE" -n "$NS")
 HUBP=(-p "token_file=$JUPYTERHUB_TOKEN_FILE" -p grace_days=0)

@@ -11,7 +11,10 @@ The layout (see README.md):
   GafaelfawrIngress `proxy` (its Ingress `proxy` is made by the fake's operator),
   Secret nublado-secret (key hub.db.password), ConfigMap hub-config;
 - lab namespaces nublado-alice, nublado-bob with a lab pod each (component=singleuser-server);
-- decoys that must never match `nublado-*`: nubladox-test, other-nublado-carol.
+- decoys that must never match `nublado-*`: nubladox-test, other-nublado-carol;
+- StorageClass `standard`, the default class (provisioner k8s.io/minikube-hostpath, reclaimPolicy
+  Delete, Immediate), so claims created through the API are provisioned and bound as on a cluster.
+  The hubs' volumes above are no claim objects: they keep mapping to DIR/volumes/<claim name>.
 """
 
 import json
@@ -68,6 +71,10 @@ def seed(sqlite_name="jupyterhub.sqlite"):
                         hub("nublado", "hub-db-nublado", sqlite_name)],
         "pods": [lab("alice"), lab("bob")],
         "objects": [
+            {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+             "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+                          "labels": {"addonmanager.kubernetes.io/mode": "EnsureExists"}},
+             "provisioner": "k8s.io/minikube-hostpath", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"},
             {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "nublado-secret", "namespace": "nublado"},
              "type": "Opaque", "data": {"hub.db.password": "aHViLWRiLXBhc3N3b3Jk"}},  # hub-db-password
             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hub-config", "namespace": "nublado"},

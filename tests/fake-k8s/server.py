@@ -21,7 +21,7 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fakek8s import credentials, podexec, resources, seed  # noqa: E402
+from fakek8s import credentials, podexec, resources, seed, storage  # noqa: E402
 from fakek8s.controllers import Controllers, Settings  # noqa: E402
 from fakek8s.faults import Faults  # noqa: E402
 from fakek8s.httpapi import App, Server  # noqa: E402
@@ -90,10 +90,14 @@ def main(argv=None):
 
     store = Store(legacy_namespace_conflict=args.legacy_namespace_conflict)
     settings = Settings(args.pod_start_seconds, args.pod_stop_seconds, args.namespace_termination_seconds)
-    controllers = Controllers(store, settings, log)
-    fs = podexec.PodFilesystem(directory)
+    fs = podexec.PodFilesystem(directory, lambda namespace, claim: storage.volume_for_claim(store, namespace, claim),
+                               lambda name, namespace=None: storage.volume_for_name(store, name, namespace))
+    controllers = Controllers(store, settings, log, fs)
     store.listeners.append(lambda event, rt, obj: fs.forget_pod(obj["metadata"]["uid"])
                            if event == "DELETED" and rt.plural == "pods" else None)
+    store.listeners.append(lambda event, rt, obj: fs.remove_volume(obj["metadata"]["name"])
+                           if event == "DELETED" and rt is storage.VOLUMES
+                           and obj["spec"].get("persistentVolumeReclaimPolicy") == "Delete" else None)
     app = App(directory, store, controllers, fs, auth, Faults(), tokens, log)
     create_builtin_namespaces(store)
     if args.seed:

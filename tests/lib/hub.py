@@ -4,11 +4,15 @@
 Run with Debian's /usr/bin/python3 (a pyenv python does not see Debian's jupyterhub).
 
   hub.py start   --dir D [--db-url URL] [--spawner-delay-users a,b]
-                 [--spawner-slow-stop-users c,d] [--timeout 60]
+                 [--spawner-slow-stop-users c,d] [--timeout 60] [--ops-scopes a,b,c]
+                 [--kubespawner K8S_DIR [--kube-namespace hub] [--no-delete-pvc]
+                  [--pvc-name-template T] [--storage-class C] [--storage-capacity 10Gi]
+                  [--kube-token-file F] [--kubespawner-version 7.1.0|6.2.0]]
   hub.py stop    --dir D
   hub.py restart --dir D
   hub.py seed    --dir D (--spec SPEC.json | compact options, see `hub.py seed -h`)
   hub.py backdate-created --dir D NAME=WHEN ...
+  hub.py claim-name --dir D USER [SERVER]      # the stand-in's claim name (--kubespawner)
   hub.py users   --dir D          # every user name, one a line (all pages)
   hub.py count   --dir D          # number of users
   hub.py api     --dir D METHOD PATH [JSON]   # one API call, prints the body
@@ -16,12 +20,32 @@ Run with Debian's /usr/bin/python3 (a pyenv python does not see Debian's jupyter
 
 WHEN is ISO 8601 ("2024-01-31T12:00:00Z") or relative to now: "-30d", "-12h", "-90m".
 
+Spawner (what GET /hub/api/info reports): jupyterhub.spawner.SimpleLocalProcessSpawner,
+stock; hubtest.spawner.SlowSpawner when --spawner-delay-users/--spawner-slow-stop-users
+are given; with --kubespawner K8S_DIR, kubespawner.spawner.KubeSpawner (version 7.1.0),
+the stand-in in tests/lib/kubespawner-standin: the same local servers (SlowSpawner), plus
+KubeSpawner's PersistentVolumeClaims on the fake-k8s running in K8S_DIR (tests/fake-k8s):
+created at a server's start, named claim-<escaped user>[--<escaped server>] and DELETED by
+delete_forever() when the hub deletes the user (or a named server), unless
+--no-delete-pvc, or a named server's template lacks its server name. It talks to
+K8S_SERVER with the CA K8S_CA and the token file K8S_DIR/tokens/token-file (user
+`token-file-user` in the fake's requests.log); the namespace (--kube-namespace, default
+hub) is created through the fake's control API if missing. `seed --claims A,B
+--claim-servers USER:SERVER --claim-size A=20Gi` makes the claims a first start would
+(through the control API, not logged in requests.log) with a marker file
+hubtest-marker.txt in each volume.
+
+Scopes of the `ops` token (the runbook's): OPS_SCOPES below (admin:users, admin:servers,
+list:users, read:users, users:activity, read:hub) or --ops-scopes; `harness` has
+all of those plus admin:groups.
+
 Files in D: jupyterhub_config.py, token (0600, the `ops` service token; the
 runbook's), harness-token (0600, used by seed/users/count: adds admin:groups), env
 (shell-sourceable: JUPYTERHUB_API_URL, JUPYTERHUB_TOKEN_FILE, HUB_PID, HUB_URL, ...),
 hub.log (hub + proxy + single-user output, including request lines such as
 "204 DELETE /hub/api/users/x (ops@127.0.0.1) 5.00ms"), state.json (ports, db url),
 jupyterhub.sqlite (unless --db-url), home/USER (single-user server homes).
+state.json also holds the options that restart/seed reuse (ops_scopes, kubespawner).
 """
 import argparse
 import datetime as dt
@@ -46,8 +70,23 @@ PAGINATION = "application/jupyterhub-pagination+json"
 # variable, set to the hub's directory: `stop` finds them all by it, although the
 # hub starts the proxy and each server in a session of its own.
 MARKER = "HUBTEST_DIR"
-OPS_SCOPES = ["admin:users", "admin:servers", "list:users", "read:users", "users:activity"]
-HARNESS_SCOPES = OPS_SCOPES + ["admin:groups"]
+# `ops` (the runbook's token): the field notes' scopes, plus read:hub (GET /hub/api/info:
+# which spawner). restore-users also needs `groups` (add a user to an existing group): tests
+# of it start the hub with --ops-scopes.
+# `hub.py start --ops-scopes a,b` replaces the list; the harness token always has all of
+# these, the custom ones and admin:groups.
+OPS_SCOPES = ["admin:users", "admin:servers", "list:users", "read:users", "users:activity",
+              "read:hub"]
+HARNESS_EXTRA_SCOPES = ["admin:groups"]
+STANDIN = os.path.join(HERE, "kubespawner-standin")
+
+
+def harness_scopes(ops_scopes):
+    out = []
+    for scope in OPS_SCOPES + list(ops_scopes) + HARNESS_EXTRA_SCOPES:
+        if scope not in out:
+            out.append(scope)
+    return out
 
 
 def die(msg):
@@ -236,18 +275,47 @@ c.JupyterHub.load_roles = [
     {{"name": "harness", "scopes": {harness_scopes!r}, "services": ["harness"]}},
 ]
 # Real single-user servers (jupyterhub-singleuser, Debian python3-notebook), run as
-# this user with homes under the hub dir; users in delay_users stay pending.
-c.JupyterHub.spawner_class = "hubtest.spawner.SlowSpawner"
+# this user with homes under the hub dir. The stock SimpleLocalProcessSpawner, unless
+# some users must stay pending or stop slowly (hubtest.spawner.SlowSpawner) or the
+# hub stands for a zero-to-jupyterhub one (kubespawner-standin: SlowSpawner + claims).
+c.JupyterHub.spawner_class = {spawner_class!r}
 c.SlowSpawner.delay_users = {delay_users!r}
 c.SlowSpawner.slow_stop_users = {slow_stop_users!r}
-c.SlowSpawner.home_dir_template = {home_template!r}
+c.SimpleLocalProcessSpawner.home_dir_template = {home_template!r}
 c.Spawner.cmd = ["/usr/bin/jupyterhub-singleuser"]
 c.Spawner.environment = {{{marker!r}: {hub_dir!r}}}
 c.Spawner.args = {spawner_args!r}
 '''
 
 
+KUBE_CONFIG_TEMPLATE = '''
+# KubeSpawner stand-in (tests/lib/kubespawner-standin): claims on the fake cluster {k8s_dir!r}.
+c.KubeSpawner.api_url = {api_url!r}
+c.KubeSpawner.ca_file = {ca_file!r}
+c.KubeSpawner.token_file = {token_file!r}
+c.KubeSpawner.namespace = {namespace!r}
+c.KubeSpawner.delete_pvc = {delete_pvc!r}
+'''
+
+
+def spawner_class(state):
+    if state.get("kubespawner"):
+        return "kubespawner.spawner.KubeSpawner"
+    if state.get("delay_users") or state.get("slow_stop_users"):
+        return "hubtest.spawner.SlowSpawner"
+    return "jupyterhub.spawner.SimpleLocalProcessSpawner"
+
+
+def kube_config(ks):
+    cfg = KUBE_CONFIG_TEMPLATE.format(**ks)
+    for key in ("pvc_name_template", "storage_class", "storage_capacity"):
+        if ks.get(key) is not None:
+            cfg += f"c.KubeSpawner.{key} = {ks[key]!r}\n"
+    return cfg
+
+
 def write_config(hd, state):
+    ops_scopes = state.get("ops_scopes") or OPS_SCOPES
     cfg = CONFIG_TEMPLATE.format(
         public_port=state["public_port"],
         hub_port=state["hub_port"],
@@ -257,8 +325,9 @@ def write_config(hd, state):
         pid_file=hd.file("jupyterhub.pid"),
         token_file=hd.file("token"),
         harness_token_file=hd.file("harness-token"),
-        scopes=OPS_SCOPES,
-        harness_scopes=HARNESS_SCOPES,
+        scopes=ops_scopes,
+        harness_scopes=harness_scopes(ops_scopes),
+        spawner_class=spawner_class(state),
         delay_users=state["delay_users"],
         slow_stop_users=state.get("slow_stop_users", []),
         home_template=hd.file("home") + "/{username}",
@@ -267,16 +336,22 @@ def write_config(hd, state):
         # As root, jupyterhub-singleuser exits with status 1 unless told --allow-root.
         spawner_args=["--allow-root"] if os.geteuid() == 0 else [],
     )
+    if state.get("kubespawner"):
+        cfg += kube_config(state["kubespawner"])
     write_private(hd.file("jupyterhub_config.py"), cfg)  # it holds the db url (a password)
 
 
-def hub_env(hd):
+def hub_env(hd, state):
     env = dict(os.environ)
     env[MARKER] = hd.path
     # The proxy needs Debian's node modules when `node` on PATH is not Debian's
     # ("Cannot find module 'commander'").
     env["NODE_PATH"] = "/usr/share/nodejs"
-    env["PYTHONPATH"] = HERE + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    path = [HERE] + ([STANDIN] if state.get("kubespawner") else [])
+    env["PYTHONPATH"] = ":".join(path + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env.pop("KUBESPAWNER_STANDIN_VERSION", None)
+    if state.get("kubespawner", {}).get("version"):
+        env["KUBESPAWNER_STANDIN_VERSION"] = state["kubespawner"]["version"]
     env["PATH"] = "/usr/bin:/bin:" + env.get("PATH", "")
     # A caller's token variables must not leak into the hub or its servers.
     for var in ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "CONFIGPROXY_AUTH_TOKEN"):
@@ -298,7 +373,7 @@ def launch(hd, state, timeout):
         log.flush()
         proc = subprocess.Popen(
             [JUPYTERHUB, "-f", hd.file("jupyterhub_config.py")],
-            cwd=hd.path, env=hub_env(hd), stdin=subprocess.DEVNULL,
+            cwd=hd.path, env=hub_env(hd, state), stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     state["pid"] = proc.pid
@@ -447,6 +522,15 @@ def cmd_start(args):
         "slow_stop_users": [u for u in (args.spawner_slow_stop_users or "").split(",") if u],
         "timeout": args.timeout,
     }
+    if args.ops_scopes is not None:
+        state["ops_scopes"] = [x for x in args.ops_scopes.split(",") if x]
+    if args.kubespawner:
+        state["kubespawner"] = kubespawner_state(args)
+        FakeK8s(state["kubespawner"]["k8s_dir"]).ensure_namespace(state["kubespawner"]["namespace"])
+    elif any(v is not None for v in (args.pvc_name_template, args.storage_class, args.storage_capacity,
+                                     args.kube_token_file, args.kubespawner_version)) or args.no_delete_pvc:
+        die("--no-delete-pvc, --pvc-name-template, --storage-class, --storage-capacity, --kube-token-file "
+            "and --kubespawner-version need --kubespawner K8S_DIR")
     for attempt in (1, 2, 3):
         # free_port() only says a port was free a moment ago: another test may
         # take it before the hub binds. Then try again with new ports.
@@ -456,6 +540,167 @@ def cmd_start(args):
         except StartError as e:
             if attempt == 3 or not re.search(r"EADDRINUSE|Address already in use", str(e)):
                 die(str(e))
+
+
+# ---------------------------------------------------------------- the fake cluster (KubeSpawner stand-in)
+
+def read_env_file(path):
+    """KEY=VALUE lines (shell-quoted or not) -> dict."""
+    values = {}
+    with open(path) as f:
+        for line in f:
+            key, sep, value = line.strip().partition("=")
+            if sep and key and not key.startswith("#"):
+                values[key] = " ".join(shlex.split(value)) if value else ""
+    return values
+
+
+def kubespawner_state(args):
+    """What the stand-in's config needs, from the fake's DIR/env and the options."""
+    k8s_dir = os.path.realpath(args.kubespawner)
+    try:
+        env = read_env_file(os.path.join(k8s_dir, "env"))
+    except OSError as e:
+        die(f"--kubespawner {args.kubespawner}: not a running fake-k8s directory ({e})")
+    # tokens/token-file: the `token-file-user`, a cluster admin; a file, re-read at each
+    # request (as a pod's service-account token), so the fake may rotate it. The fake's
+    # requests.log shows the hub's own calls as user "token-file-user".
+    token_file = os.path.realpath(args.kube_token_file or os.path.join(k8s_dir, "tokens", "token-file"))
+    return {
+        "k8s_dir": k8s_dir,
+        "api_url": env["K8S_SERVER"],
+        "ca_file": env.get("K8S_CA") or os.path.join(k8s_dir, "pki", "ca.crt"),
+        "token_file": token_file,
+        "namespace": args.kube_namespace,
+        "delete_pvc": not args.no_delete_pvc,
+        "pvc_name_template": args.pvc_name_template,
+        "storage_class": args.storage_class,
+        "storage_capacity": args.storage_capacity,
+        "version": args.kubespawner_version,
+    }
+
+
+class FakeK8s:
+    """The fake cluster's control API (tests/fake-k8s/README.md): its calls are not in
+    requests.log, so what the hub and the runbook do stays apart from the seeding."""
+
+    def __init__(self, k8s_dir):
+        env = read_env_file(os.path.join(k8s_dir, "env"))
+        url = urllib.parse.urlsplit(env["K8S_SERVER"])
+        self.host, self.port = url.hostname, url.port
+        self.token = env["CONTROL_TOKEN"]
+        import ssl
+        self.ssl = ssl.create_default_context(cafile=env.get("K8S_CA") or os.path.join(k8s_dir, "pki", "ca.crt"))
+
+    def control(self, method, path, body=None):
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ssl, timeout=30)
+        try:
+            headers = {"Authorization": "Bearer " + self.token, "Accept": "application/json"}
+            data = None
+            if body is not None:
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = "application/json"
+            conn.request(method, "/_fake/" + path, body=data, headers=headers)
+            resp = conn.getresponse()
+            text = resp.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+        if resp.status >= 300:
+            raise RuntimeError(f"fake-k8s control {method} {path}: HTTP {resp.status}: {text[:500]}")
+        return json.loads(text) if text else None
+
+    def objects(self, resource, namespace=None):
+        query = {"resource": resource}
+        if namespace:
+            query["namespace"] = namespace
+        state = self.control("GET", "state?" + urllib.parse.urlencode(query))
+        return state.get("objects", {}).get(resource, [])
+
+    def ensure_namespace(self, name):
+        if not any(o["metadata"]["name"] == name for o in self.objects("namespaces")):
+            self.control("POST", "objects", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+def standin_naming():
+    """The stand-in's own naming code (so seeded claims and the hub's agree)."""
+    if STANDIN not in sys.path:
+        sys.path[:0] = [STANDIN, HERE]
+    from kubespawner import spawner
+    return spawner
+
+
+def claim_name(ks, user, server="", userid=None):
+    ksp = standin_naming()
+    template = ks.get("pvc_name_template") or ksp.default_pvc_name_template(ks.get("version"))
+    return ksp.expand_template(template, user, server, userid, ks["namespace"])
+
+
+MARKER_FILE = "hubtest-marker.txt"
+
+
+def seed_claims(hd, wanted, sizes):
+    """Claims as the stand-in makes them at a server's first start, without starting it
+    (created through the fake's control API, skipped if one exists), and in each volume
+    MARKER_FILE = "claim NAME user USER server SERVER", so a test can see the data survive."""
+    state = hd.load_state()
+    ks = state.get("kubespawner")
+    if not ks:
+        die("--claims/--claim-servers need a hub started with --kubespawner K8S_DIR")
+    ksp = standin_naming()
+    fake = FakeK8s(ks["k8s_dir"])
+    existing = {o["metadata"]["name"] for o in fake.objects("persistentvolumeclaims", ks["namespace"])}
+    template = ks.get("pvc_name_template") or ksp.default_pvc_name_template(ks.get("version"))
+    made, files = [], []
+    for user, server in wanted:
+        userid = None
+        if "{userid}" in template:
+            userid = db_user_id(state["db_url"], user)
+            if userid is None:
+                die(f"template {template!r} needs the id of {user!r}, who is not a hub user")
+        name = claim_name(ks, user, server, userid)
+        size = sizes.get(f"{user}:{server}" if server else user) or ks.get("storage_capacity") or "10Gi"
+        if name not in existing:
+            pvc = ksp.pvc_manifest(name, user, server, size, ks.get("storage_class"), version=ks.get("version"))
+            pvc["metadata"]["namespace"] = ks["namespace"]
+            fake.control("POST", "objects", pvc)
+            existing.add(name)
+            made.append(name)
+        files.append({"volume": name, "namespace": ks["namespace"], "path": MARKER_FILE,
+                      "content": f"claim {name} user {user} server {server}\n"})
+    # A claim's data lives in its bound volume: give the fake's volume controller a moment
+    # to bind (a claim of a WaitForFirstConsumer class stays unbound until a pod uses it;
+    # then the fake keeps the file under the claim's name).
+    can_bind = made and (fake.objects("storageclasses") or fake.objects("persistentvolumes"))
+    deadline = time.monotonic() + 5
+    while can_bind and time.monotonic() < deadline:
+        claims = {o["metadata"]["name"]: o for o in fake.objects("persistentvolumeclaims", ks["namespace"])}
+        if all(claims.get(n, {}).get("spec", {}).get("volumeName") for n in made):
+            break
+        time.sleep(0.1)
+    fake.control("POST", "files", files)
+    return made
+
+
+def db_user_id(db_url, name):
+    conn, p = db_connect(db_url)
+    try:
+        cur = conn.cursor()
+        cur.execute(f"SELECT id FROM users WHERE name = {p}", (name,))
+        row = cur.fetchone()
+        return row[0] if row else None
+    finally:
+        conn.close()
+
+
+def cmd_claim_name(args):
+    """The claim name the stand-in uses for USER's (named) server on this hub."""
+    hd = HubDir(args.dir)
+    state = hd.load_state()
+    if not state.get("kubespawner"):
+        die("this hub was not started with --kubespawner")
+    userid = db_user_id(state["db_url"], args.user) if "{userid}" in (
+        state["kubespawner"].get("pvc_name_template") or "") else None
+    print(claim_name(state["kubespawner"], args.user, args.server or "", userid))
 
 
 def cmd_stop(args):
@@ -572,6 +817,18 @@ def spec_from_args(args):
     for n in args.named_server:  # USER/SERVER
         user, _, server = n.partition("/")
         spec.setdefault("named_servers", {}).setdefault(user, []).append(server)
+    spec.setdefault("claims", []).extend(v for arg in args.claims for v in arg.split(",") if v)
+    for arg in args.claim_servers:  # USER:SERVER[,USER:SERVER]
+        for pair in (v for v in arg.split(",") if v):
+            user, sep, server = pair.rpartition(":")
+            if not sep or not user or not server:
+                die(f"--claim-servers wants USER:SERVER, got {pair!r}")
+            spec.setdefault("claim_servers", {}).setdefault(user, []).append(server)
+    for pair in args.claim_size:  # USER=SIZE or USER:SERVER=SIZE
+        key, sep, size = pair.rpartition("=")
+        if not sep or not key:
+            die(f"--claim-size wants USER[:SERVER]=SIZE, got {pair!r}")
+        spec.setdefault("claim_sizes", {})[key] = size
     return spec
 
 
@@ -738,6 +995,10 @@ def seed(hd, spec):
         client = hd.client()
     step("admins", make_admins, client, spec.get("admins", []))
     step("groups", make_groups, client, spec.get("groups", {}))
+    claims = [(u, "") for u in spec.get("claims", [])] + \
+        [(u, srv) for u, srvs in spec.get("claim_servers", {}).items() for srv in srvs]
+    if claims:
+        step("claims", seed_claims, hd, claims, spec.get("claim_sizes", {}))
     step("running", start_servers, hd, client, spec.get("running", []), spec.get("named_servers", {}))
     step("pending", start_pending, client, spec.get("pending", []), hd.load_state()["delay_users"])
     print(f"hub.py: seeded {len(made)} users through the API, {len(rows)} in the database: " +
@@ -800,7 +1061,10 @@ SPEC.json keys (all optional; the options below add to them):
   "groups": {"staff": ["alice", "bob"]},
   "running": ["carol"],                    (real jupyterhub-singleuser, waits until ready)
   "named_servers": {"carol": ["lab2"]},
-  "pending": ["dave"]                      (needs start --spawner-delay-users dave)
+  "pending": ["dave"],                     (needs start --spawner-delay-users dave)
+  "claims": ["alice", "josé"],             (needs start --kubespawner: PVCs named and labelled
+  "claim_servers": {"bob": ["work"]},       as the stand-in does at a first start, each with
+  "claim_sizes": {"alice": "20Gi", "bob:work": "5Gi"}   hubtest-marker.txt in its volume)
 """
 
 
@@ -819,6 +1083,21 @@ def main():
     p.add_argument("--spawner-delay-users", help="comma list: their spawns stay pending")
     p.add_argument("--spawner-slow-stop-users", help="comma list: their servers take 5 s to stop")
     p.add_argument("--timeout", type=float, default=60, help="seconds to wait for the API (default 60)")
+    p.add_argument("--ops-scopes", metavar="A,B,C",
+                   help="the `ops` token's scopes, replacing the default list (e.g. without read:hub)")
+    p.add_argument("--kubespawner", metavar="K8S_DIR",
+                   help="spawner: the KubeSpawner stand-in, its claims on the fake-k8s running in K8S_DIR")
+    p.add_argument("--kube-namespace", default="hub", metavar="NS",
+                   help="namespace of the claims (default hub; created if missing)")
+    p.add_argument("--kube-token-file", metavar="F",
+                   help="the stand-in's bearer token file (default K8S_DIR/tokens/token-file: token-file-user)")
+    p.add_argument("--no-delete-pvc", action="store_true", help="c.KubeSpawner.delete_pvc = False")
+    p.add_argument("--pvc-name-template", metavar="T",
+                   help="c.KubeSpawner.pvc_name_template (default claim-{user_server} / 6.x claim-{username}--{servername})")
+    p.add_argument("--storage-class", metavar="C", help="claims' storageClassName (default none: the default class)")
+    p.add_argument("--storage-capacity", metavar="Q", help="claims' requested storage (default 10Gi)")
+    p.add_argument("--kubespawner-version", metavar="V",
+                   help="KubeSpawner release to imitate and report: 7.1.0 (default) or 6.x, e.g. 6.2.0")
     command("stop", cmd_stop)
     command("restart", cmd_restart)
     p = command("seed", cmd_seed, epilog=SEED_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -835,8 +1114,17 @@ def main():
     p.add_argument("--running", action="append", default=[], metavar="A,B")
     p.add_argument("--named-server", action="append", default=[], metavar="USER/SERVER")
     p.add_argument("--pending", action="append", default=[], metavar="A,B")
+    p.add_argument("--claims", action="append", default=[], metavar="A,B",
+                   help="claims of these users' default servers, as the KubeSpawner stand-in names them")
+    p.add_argument("--claim-servers", action="append", default=[], metavar="USER:SERVER,...",
+                   help="claims of named servers")
+    p.add_argument("--claim-size", action="append", default=[], metavar="USER[:SERVER]=SIZE",
+                   help="requested storage of one seeded claim (default: the hub's, 10Gi)")
     p = command("backdate-created", cmd_backdate_created)
     p.add_argument("pairs", nargs="+", metavar="NAME=WHEN")
+    p = command("claim-name", cmd_claim_name)
+    p.add_argument("user")
+    p.add_argument("server", nargs="?", default="")
     command("users", cmd_users)
     command("count", cmd_count)
     p = command("api", cmd_api)

@@ -2,8 +2,20 @@
 # Source after tap.sh:  . "$(dirname "$0")/lib/tap.sh"; . "$(dirname "$0")/lib/hub.sh"
 #
 #   hub_start DIR [--db-url URL] [--spawner-delay-users a,b] [--spawner-slow-stop-users c]
+#             [--ops-scopes a,b,c]   (replaces the ops token's scopes, e.g. to drop read:hub)
+#             [--kubespawner K8S_DIR [--kube-namespace hub] [--no-delete-pvc]
+#              [--pvc-name-template T] [--storage-class C] [--storage-capacity 10Gi]
+#              [--kube-token-file F] [--kubespawner-version 7.1.0|6.2.0]]
 #             starts the hub, registers its stop with on_exit, sources DIR/env:
 #             JUPYTERHUB_API_URL, JUPYTERHUB_TOKEN_FILE, HUB_PID, HUB_URL, HUB_DIR, HUB_LOG
+#             Spawner: stock jupyterhub.spawner.SimpleLocalProcessSpawner; hubtest's SlowSpawner
+#             with the --spawner-* options; with --kubespawner the KubeSpawner stand-in
+#             (kubespawner.spawner.KubeSpawner: local servers + claims on the fake-k8s in
+#             K8S_DIR, created at start, deleted by delete_forever when a user is deleted)
+#   hub_seed DIR --claims a,b --claim-servers USER:SERVER --claim-size a=20Gi
+#             claims as a first start would make them (needs --kubespawner), with
+#             hubtest-marker.txt in each volume
+#   hub_claim_name DIR USER [SERVER]          the stand-in's claim name (josé -> claim-jos-c3-a9)
 #   hub_stop DIR | hub_restart DIR
 #   hub_seed DIR [hub.py seed options]        e.g. --generate u:500:-100d --admin u0001
 #   hub_backdate_created DIR NAME=WHEN...     WHEN: ISO 8601 or -30d (restarts the hub)
@@ -43,6 +55,7 @@ hub_restart() {
 hub_seed() { local dir=$1; shift; "$PY" "$HUB_PY" seed --dir "$dir" "$@" && _hub_env "$dir"; }
 hub_backdate_created() { local dir=$1; shift; "$PY" "$HUB_PY" backdate-created --dir "$dir" "$@" && _hub_env "$dir"; }
 hub_users() { "$PY" "$HUB_PY" users --dir "$1"; }
+hub_claim_name() { "$PY" "$HUB_PY" claim-name --dir "$@"; }
 hub_count() { "$PY" "$HUB_PY" count --dir "$1"; }
 
 hub_quote() {

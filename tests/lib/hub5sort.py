@@ -16,6 +16,7 @@ Writes DIR/port when ready; logs "METHOD PATH?QUERY STATUS" lines to DIR/request
 import argparse
 import json
 import os
+import sys
 import threading
 import urllib.parse
 from datetime import datetime, timezone
@@ -96,6 +97,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, {"version": ARGS.version})
         if not self.authorized():
             return
+        if url.path == "/hub/api/info":
+            # JupyterHub's InfoAPIHandler (scope read:hub): version, python, and the spawner's and
+            # authenticator's class and version. This stand-in's users have no per-user storage.
+            return self.answer(200, {"version": ARGS.version, "python": sys.version.split()[0], "sys_executable": sys.executable,
+                                     "spawner": {"class": "jupyterhub.spawner.LocalProcessSpawner", "version": ARGS.version},
+                                     "authenticator": {"class": "jupyterhub.auth.PAMAuthenticator", "version": ARGS.version}})
         if url.path == "/hub/api/users":
             offset, limit = int(query.get("offset", 0)), min(int(query.get("limit", 200)), 200)
             with LOCK:

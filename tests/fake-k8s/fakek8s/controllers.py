@@ -9,7 +9,9 @@
 - garbage collector: ownerReferences with Background, Foreground and Orphan propagation;
 - namespace controller: a Terminating namespace is emptied then removed after
   namespace_termination_seconds (unless a test makes it hang);
-- Gafaelfawr operator: a GafaelfawrIngress produces the Ingress it templates.
+- Gafaelfawr operator: a GafaelfawrIngress produces the Ingress it templates;
+- volume controllers (pvcontroller.py): claims bind to volumes or get one provisioned,
+  volumes are reclaimed, protection finalizers, and pods wait for their claims.
 
 All of it runs in one thread that reconciles everything every TICK seconds under the
 store's lock; it only writes objects whose content changes, so resourceVersions do
@@ -24,6 +26,7 @@ import threading
 import time
 
 from . import defaults, resources
+from .pvcontroller import VolumeControllers
 from .selectors import labels_match
 from .store import random_suffix
 
@@ -96,10 +99,11 @@ class Settings:
 
 
 class Controllers:
-    def __init__(self, store, settings, log=None):
+    def __init__(self, store, settings, log=None, fs=None):
         self.store = store
         self.settings = settings
         self.log = log or (lambda *a: None)
+        self.volumes = VolumeControllers(store, settings, self.log, fs)
         self.pod_overrides = {}          # pod uid -> state forced by the control API (CrashLoop, not Ready...)
         self.pod_rules = []              # (namespace, label requirements, state) applied to matching pods, new ones too
         self.hung_namespaces = set()     # namespaces whose termination never completes
@@ -129,6 +133,7 @@ class Controllers:
         self._namespaces()
         self._garbage_collect()
         self._gafaelfawr()
+        self.volumes.reconcile()
         for deployment in self.store.all(DEPLOYMENTS):
             self._deployment(deployment)
         for rs in self.store.all(REPLICASETS):
@@ -517,6 +522,10 @@ class Controllers:
         updated = copy.deepcopy(pod)
         spec, status = updated["spec"], updated.setdefault("status", {})
         if not spec.get("nodeName"):
+            blocked = self.volumes.unschedulable(pod)
+            if blocked is not None:
+                self._unschedulable(updated, blocked)
+                return
             spec["nodeName"] = self.settings.node_name
         old_conditions = pod.get("status", {}).get("conditions", [])
         age = self._since_first_seen(("pod", uid))
@@ -528,6 +537,22 @@ class Controllers:
         elif status.get("phase") in (None, "Pending", "Running"):
             self._running(updated, old_conditions, ready=True)
         self._save(PODS, updated)
+
+    def _unschedulable(self, pod, message):
+        """The scheduler's answer for a pod it cannot place: Pending, PodScheduled False (none while it waits)."""
+        status = pod["status"]
+        status["phase"] = "Pending"
+        status.setdefault("qosClass", "BestEffort")
+        if message:
+            status["conditions"] = [condition("PodScheduled", "False", "Unschedulable", message,
+                                              pod.get("status", {}).get("conditions", []), probe=True)]
+        self._save(PODS, pod)
+
+    def settle_volumes(self):
+        """Bind and provision now (seeds load before the loop starts, and their files must land in the
+        directories of the volumes their claims will use)."""
+        with self.store.lock:
+            self.volumes.reconcile()
 
     def _base_status(self, pod, old_conditions, phase, ready, started):
         status = pod["status"]

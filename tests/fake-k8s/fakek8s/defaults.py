@@ -9,7 +9,7 @@ import binascii
 import re
 import time
 
-from . import errors
+from . import errors, storage
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -113,6 +113,8 @@ def apply_defaults(rt, obj, allocate_ip):
         _service_defaults(obj, allocate_ip)
     elif rt.plural == "secrets":
         _secret_defaults(obj)
+    elif rt.plural in ("persistentvolumeclaims", "persistentvolumes", "storageclasses"):
+        storage.apply_defaults(rt, obj)
     elif rt.plural == "namespaces":
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         obj.setdefault("status", {}).setdefault("phase", "Active")
@@ -122,6 +124,8 @@ def apply_defaults(rt, obj, allocate_ip):
 def validate(rt, obj):
     """Semantic checks that produce 422 on the real server."""
     name = obj["metadata"].get("name", "")
+    if rt.plural in ("persistentvolumeclaims", "persistentvolumes", "storageclasses"):
+        storage.validate(rt, obj)
     if rt.plural == "deployments":
         selector = (obj["spec"].get("selector") or {}).get("matchLabels")
         labels = obj["spec"]["template"]["metadata"].get("labels") or {}

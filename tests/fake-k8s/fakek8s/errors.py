@@ -71,9 +71,17 @@ def rbac_forbidden(rt, name, user, verb, namespace, subresource=""):
 
 
 def invalid(rt, name, kind, causes):
-    """422 with field causes, like errors.NewInvalid."""
-    text = "; ".join("%s: %s" % (c["field"], c["message"]) for c in causes)
-    message = '%s "%s" is invalid: %s' % (kind, name, text)
+    """422 with field causes, like errors.NewInvalid: the message names the qualified kind
+    (`Deployment.apps`, `StorageClass.storage.k8s.io`) and prints the causes as a field.ErrorList
+    aggregate does: one alone, several as `[a, b]`."""
+    texts = []
+    for c in causes:
+        text = "%s: %s" % (c["field"], c["message"])
+        if text not in texts:
+            texts.append(text)
+    qualified_kind = kind + ("." + rt.group if rt.group and kind == rt.kind else "")
+    message = '%s "%s" is invalid: %s' % (qualified_kind, name,
+                                         texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]")
     details = _details(rt, name, causes=causes)
     details["kind"] = kind  # NewInvalid puts the Kind here
     return ApiError(422, "Invalid", message, details)

@@ -667,7 +667,10 @@ class Handler(BaseHTTPRequestHandler):
             return {"objects": [seed.upsert(store, obj) for obj in objects]}
         if route == ("POST", "files"):
             files = data if isinstance(data, list) else [data]
+            ctl.settle_volumes()  # a claim created just now is bound before its name is resolved
             return {"files": [seed.write_volume_file(app.fs, f, app.directory) for f in files]}
+        if route == ("GET", "volume-files"):
+            return self.control_volume_files(first(query, "volume"), first(query, "namespace"))
         if route == ("GET", "faults"):
             return app.faults.describe()
         if route == ("POST", "faults"):
@@ -714,6 +717,18 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 ctl.pod_overrides[pod["metadata"]["uid"]] = state
             return {"pod": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}
+
+    def control_volume_files(self, name, namespace):
+        """The files of a volume (a PersistentVolume, or a claim resolved as pods see it), relative paths."""
+        if not name:
+            raise ValueError("volume-files needs ?volume=NAME")
+        self.app.controllers.settle_volumes()
+        resolved = self.app.fs.volume_for_name(name, namespace)
+        path = os.path.join(self.app.directory, "volumes", resolved)
+        files = []
+        for root, _, names in os.walk(path):
+            files.extend(os.path.relpath(os.path.join(root, n), path) for n in names)
+        return {"volume": resolved, "path": path, "exists": os.path.isdir(path), "files": sorted(files)}
 
     def control_settings(self, data):
         settings, store = self.app.controllers.settings, self.app.store

@@ -4,7 +4,8 @@ A pod's filesystem is the host's root, read-only, with the pod's volumes bound a
 their mount paths and a private /tmp (bubblewrap does the mounts in a new mount,
 pid, ipc and uts namespace). Volumes map to host directories under the fake's DIR:
 
-    persistentVolumeClaim claimName X  -> DIR/volumes/X        (survives pod restarts)
+    persistentVolumeClaim claimName X  -> DIR/volumes/P        X an object bound to PersistentVolume P
+                                       -> DIR/volumes/X        X no object (survives pod restarts)
     emptyDir, configMap, secret        -> DIR/pods/<uid>/volumes/<volume name>
     hostPath path P                    -> P itself
 
@@ -53,13 +54,32 @@ def choose_protocol(offered):
 class PodFilesystem:
     """Host directories that back pod volumes."""
 
-    def __init__(self, root):
+    def __init__(self, root, claim_volume=None, volume_for_name=None):
         self.root = root
+        # (namespace, claim) -> the name under volumes/ (storage.volume_for_claim); identity without a store
+        self.claim_volume = claim_volume or (lambda namespace, claim: claim)
+        # (name, namespace or None) -> the name under volumes/ for a FILE's "volume" (storage.volume_for_name)
+        self.volume_for_name = volume_for_name or (lambda name, namespace=None: name)
 
-    def volume_dir(self, claim):
-        path = os.path.join(self.root, "volumes", claim)
+    def volume_dir(self, name):
+        path = os.path.join(self.root, "volumes", name)
         os.makedirs(path, exist_ok=True)
         return path
+
+    def remove_volume(self, name):
+        """A PersistentVolume deleted under reclaimPolicy Delete takes its data with it."""
+        if name and "/" not in name and name not in (".", ".."):
+            shutil.rmtree(os.path.join(self.root, "volumes", name), ignore_errors=True)
+
+    def empty_volume(self, name):
+        """The Recycle reclaim policy's scrub (rm -rf /thevolume/*)."""
+        path = self.volume_dir(name)
+        for entry in os.listdir(path):
+            full = os.path.join(path, entry)
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full, ignore_errors=True)
+            else:
+                os.remove(full)
 
     def pod_dir(self, uid):
         return os.path.join(self.root, "pods", uid)
@@ -87,7 +107,8 @@ class PodFilesystem:
                 continue
             read_only = bool(mount.get("readOnly"))
             if "persistentVolumeClaim" in volume:
-                host = self.volume_dir(volume["persistentVolumeClaim"]["claimName"])
+                host = self.volume_dir(self.claim_volume(pod["metadata"]["namespace"],
+                                                         volume["persistentVolumeClaim"]["claimName"]))
                 read_only = read_only or bool(volume["persistentVolumeClaim"].get("readOnly"))
             elif "emptyDir" in volume:
                 host = os.path.join(self.pod_dir(uid), "volumes", volume["name"])

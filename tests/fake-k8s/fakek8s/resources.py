@@ -53,6 +53,14 @@ RESOURCE_TYPES = [
                  status=True, generation=True, subresources=("status", "scale"), categories=("all",)),
     ResourceType("networking.k8s.io", "v1", "ingresses", "Ingress", short_names=("ing",), singular="ingress",
                  status=True, generation=True, subresources=("status",)),
+    # Storage (pkg/registry/core/persistentvolume{,claim}, pkg/registry/storage/storageclass): claims and
+    # volumes answer DELETE with the object (ReturnDeletedObject), as their OpenAPI says; so do classes.
+    ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",),
+                 singular="persistentvolumeclaim", status=True, return_deleted=True, subresources=("status",)),
+    ResourceType("", "v1", "persistentvolumes", "PersistentVolume", namespaced=False, short_names=("pv",),
+                 singular="persistentvolume", status=True, return_deleted=True, subresources=("status",)),
+    ResourceType("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False, short_names=("sc",),
+                 singular="storageclass", return_deleted=True),
     ResourceType("gafaelfawr.lsst.io", "v1alpha1", "gafaelfawringresses", "GafaelfawrIngress",
                  singular="gafaelfawringress", generation=True, return_deleted=True, custom=True),
 ]

@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 
-from . import errors, resources
+from . import errors, patching, resources
 
 NS = resources.BY_KEY[("", "namespaces")]
 
@@ -21,7 +21,7 @@ class SeedError(Exception):
 
 def write_volume_file(fs, spec, base_dir):
     """A file in a volume: {"volume", "path", one of "content" | "base64" | "copy", optional "mode"}."""
-    volume_dir = fs.volume_dir(spec["volume"])
+    volume_dir = fs.volume_dir(fs.volume_for_name(spec["volume"], spec.get("namespace")))
     target = os.path.normpath(os.path.join(volume_dir, spec["path"].lstrip("/")))
     if not target.startswith(volume_dir + os.sep):
         raise SeedError("file path escapes its volume: %r" % spec["path"])
@@ -128,6 +128,14 @@ def upsert(store, obj):
             raise SeedError("%s %s: %s" % (obj["kind"], obj["metadata"].get("name"), e.message))
     replacement = copy.deepcopy(obj)
     replacement["metadata"].pop("resourceVersion", None)
+    if rt.plural in ("persistentvolumeclaims", "persistentvolumes", "storageclasses"):
+        # What the controllers added (volumeName, claimRef, bind annotations) must survive, and a claim's
+        # spec is immutable: merge the seed's object into the stored one, as `kubectl apply` would.
+        replacement.pop("status", None)
+        try:
+            return store.patch(rt, namespace, obj["metadata"]["name"], patching.MERGE_PATCH, replacement)
+        except errors.ApiError as e:
+            raise SeedError("%s %s: %s" % (obj["kind"], obj["metadata"].get("name"), e.message))
     return store.update(rt, namespace, obj["metadata"]["name"], replacement)
 
 
@@ -138,9 +146,13 @@ def load(store, controllers, fs, seed, base_dir):
         upsert(store, namespace_object(entry))
         loaded["namespaces"] += 1
     objects = seed.get("objects", [])
-    for obj in sorted(objects, key=lambda o: o.get("kind") != "Namespace"):
+    # Namespaces first, then classes and volumes before the claims that use them (the admission plugin
+    # gives a claim the default class only if that class exists when the claim is created).
+    order = {"Namespace": 0, "StorageClass": 1, "PersistentVolume": 2}
+    for obj in sorted(objects, key=lambda o: order.get(o.get("kind"), 3)):
         upsert(store, obj)
         loaded["objects"] += 1
+    controllers.settle_volumes()
     for entry in seed.get("deployments", []):
         upsert(store, deployment_object(entry))
         for spec in entry.get("files", []):

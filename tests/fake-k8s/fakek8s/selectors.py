@@ -130,11 +130,14 @@ FIELD_GETTERS = {
     "spec.serviceAccountName": lambda o: (o.get("spec") or {}).get("serviceAccountName", ""),
     "status.podIP": lambda o: (o.get("status") or {}).get("podIP", ""),
     "type": lambda o: o.get("type", ""),
+    "name": lambda o: o["metadata"].get("name", ""),  # "a bug, but we need to support it" (claims, volumes)
 }
 EXTRA_FIELDS = {
     "pods": ("status.phase", "spec.nodeName", "spec.restartPolicy", "spec.serviceAccountName", "status.podIP"),
     "namespaces": ("status.phase",),
     "secrets": ("type",),
+    "persistentvolumeclaims": ("name",),
+    "persistentvolumes": ("name",),
 }
 
 

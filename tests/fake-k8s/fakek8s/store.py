@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 
-from . import defaults, errors, patching, resources
+from . import defaults, errors, patching, resources, storage
 from .selectors import fields_match, labels_match
 
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
@@ -219,6 +219,7 @@ class Store:
             if rt.status and rt.plural != "namespaces":
                 obj.pop("status", None)  # status is the controllers' business
             defaults.apply_defaults(rt, obj, self.allocate_ip)
+            storage.admit_create(self, rt, obj)
             defaults.validate(rt, obj)
             if dry_run:
                 return copy.deepcopy(obj)
@@ -260,6 +261,8 @@ class Store:
             if not internal:
                 defaults.apply_defaults(rt, merged, self.allocate_ip)
                 defaults.validate(rt, merged)
+                if subresource != "status":
+                    storage.validate_update(self, rt, old, merged)
             if rt.generation and spec_part(rt, merged) != spec_part(rt, old):
                 merged["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
             merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]

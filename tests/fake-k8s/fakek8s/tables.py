@@ -2,7 +2,7 @@
 
 import time
 
-from . import defaults
+from . import defaults, storage
 
 
 def wants_table(accept):
@@ -34,7 +34,44 @@ def _pod_cells(pod):
     return ["%d/%d" % (ready, len(pod["spec"].get("containers", []))), reason, restarts]
 
 
+def _claim_cells(pvc):
+    """printPersistentVolumeClaim: Status Volume Capacity Access Modes StorageClass VolumeAttributesClass."""
+    status = pvc.get("status") or {}
+    phase = "Terminating" if pvc["metadata"].get("deletionTimestamp") else status.get("phase", "")
+    bound = bool(pvc["spec"].get("volumeName"))
+    return [phase, pvc["spec"].get("volumeName", ""),
+            (status.get("capacity") or {}).get("storage", "") if bound else "",
+            storage.access_modes_text(status.get("accessModes")) if bound else "",
+            storage.claim_class(pvc), pvc["spec"].get("volumeAttributesClassName") or "<unset>"]
+
+
+def _volume_cells(pv):
+    """printPersistentVolume: Capacity Access Modes Reclaim Policy Status Claim StorageClass
+    VolumeAttributesClass Reason."""
+    spec, status = pv["spec"], pv.get("status") or {}
+    ref = spec.get("claimRef")
+    phase = "Terminating" if pv["metadata"].get("deletionTimestamp") else status.get("phase", "")
+    return [(spec.get("capacity") or {}).get("storage", ""), storage.access_modes_text(spec.get("accessModes")),
+            spec.get("persistentVolumeReclaimPolicy", ""), phase,
+            "%s/%s" % (ref.get("namespace", ""), ref.get("name", "")) if ref else "",
+            storage.volume_class(pv), spec.get("volumeAttributesClassName") or "<unset>", status.get("reason", "")]
+
+
+def _class_cells(sc):
+    return [sc.get("provisioner", ""), sc.get("reclaimPolicy", "Delete"), sc.get("volumeBindingMode", "Immediate"),
+            bool(sc.get("allowVolumeExpansion"))]
+
+
+def _class_name(sc):
+    return sc["metadata"]["name"] + (" (default)" if storage.is_default_class(sc) else "")
+
+
 COLUMNS = {
+    "persistentvolumeclaims": (["Status", "Volume", "Capacity", "Access Modes", "StorageClass",
+                                "VolumeAttributesClass"], _claim_cells),
+    "persistentvolumes": (["Capacity", "Access Modes", "Reclaim Policy", "Status", "Claim", "StorageClass",
+                           "VolumeAttributesClass", "Reason"], _volume_cells),
+    "storageclasses": (["Provisioner", "ReclaimPolicy", "VolumeBindingMode", "AllowVolumeExpansion"], _class_cells),
     "pods": (["Ready", "Status", "Restarts"], _pod_cells),
     "deployments": (["Ready", "Up-to-date", "Available"], lambda d: [
         "%d/%d" % (d.get("status", {}).get("readyReplicas", 0), d["spec"].get("replicas", 1)),
@@ -52,7 +89,8 @@ def table(rt, items, list_meta, include_object):
     columns.append({"name": "Age", "type": "string", "format": "", "description": "Age", "priority": 0})
     rows = []
     for obj in items:
-        row = {"cells": [obj["metadata"]["name"]] + cells(obj) + [age(obj)]}
+        name = _class_name(obj) if rt.plural == "storageclasses" else obj["metadata"]["name"]
+        row = {"cells": [name] + cells(obj) + [age(obj)]}
         if include_object == "Object":
             row["object"] = dict(obj, apiVersion=rt.api_version, kind=rt.kind)
         elif include_object != "None":
