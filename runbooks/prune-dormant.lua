@@ -93,12 +93,17 @@ end
 -- find_storage(ctx) -> index of the users' claims | nil when there is nothing to look for.
 local function find_storage(ctx)
   local p = ctx.params
+  -- A token the hub rejects must be reported as that, not as a missing read:hub below.
+  local me, who_err = ctx.state.client:whoami()
+  if not me then util.fail(1, who_err) end
   local info, err, detail = ctx.state.client:hub_info()
   local class = info and info.spawner_class
   if info then
     ctx:fact("spawner", class and (class .. " " .. (info.spawner_version or "")) or "not named by the hub")
   elseif detail and detail.status == 403 then
     ctx:fact("spawner", "unknown: the token lacks the read:hub scope (GET /hub/api/info answered 403)")
+  elseif detail and detail.status == 404 then
+    ctx:fact("spawner", "unknown: the hub has no /hub/api/info")
   else
     util.fail(1, err)
   end

@@ -108,7 +108,7 @@ Kubernetes (for volumes): get and patch on persistentvolumes, get and create on 
     { name = "from", type = "path", required = true, help = "the prune-dormant run: its journal or its .backup directory" },
     { name = "users", type = "list", default = {}, help = "only these users (default: every user the run deleted)" },
     { name = "hub", type = "string", env = "JUPYTERHUB_API_URL",
-      help = "the hub's URL (default: the hub the run pruned; another one is refused)" },
+      help = "the hub's URL (default: the URL the run used; another URL of the same hub is accepted, with a note)" },
     { name = "token_file", type = "path", help = "file holding the API token (else JUPYTERHUB_API_TOKEN)" },
     { name = "reattach", type = "boolean", default = true, help = "attach the kept home directory volumes again" },
     { name = "bind_timeout", type = "integer", default = 120, check = function(v) return v >= 1 and v <= 3600,
@@ -124,7 +124,9 @@ Kubernetes (for volumes): get and patch on persistentvolumes, get and create on 
     "Apply: clear the volume's old claimRef, create the claim with spec.volumeName, wait for Bound, restore the reclaim policy",
   },
 
-  -- The hub is the run's, unless given; a different one is refused (its users are not these).
+  -- The hub is the run's, unless given: the same hub may be reached by another URL from here (a
+  -- CronJob pruned http://hub:8081 in the cluster; an operator restores through its public URL).
+  -- The plan says so, and the confirmation names the hub that will be written to.
   target = function(ctx)
     local run = prune_run(ctx)
     local pruned = hub.api_url(run.plan.params.hub or "")
@@ -132,9 +134,7 @@ Kubernetes (for volumes): get and patch on persistentvolumes, get and create on 
     if ctx.params.hub == nil then ctx.params.hub = pruned end
     local api = hub.api_url(ctx.params.hub)
     if not api then util.fail(2, "parameter 'hub' must be the hub's URL, not '%s'", tostring(ctx.params.hub)) end
-    if api ~= pruned then
-      util.fail(2, "the run pruned %s, not %s: users are restored to the hub they were deleted from", pruned, api)
-    end
+    ctx.state.pruned_url = pruned
     return api:match("^https?://([^/]+)")
   end,
 
@@ -146,6 +146,10 @@ Kubernetes (for volumes): get and patch on persistentvolumes, get and create on 
     ctx:fact("prune_run", string.format("%s (planned %s on %s)", run.journal, tostring(run.plan.created), run.plan.target))
     ctx:fact("users_deleted_by_the_run", #run.users + #run.missing)
     ctx:note("API tokens cannot be restored: the hub keeps only their hashes; restored users create new ones")
+    if ctx.state.pruned_url ~= client.api_url then
+      ctx:note(string.format("the run pruned the hub at %s; this restores to %s: make sure it is the same hub",
+        ctx.state.pruned_url, client.api_url))
+    end
     local wanted
     if #ctx.params.users > 0 then
       wanted = {}

@@ -161,6 +161,14 @@ function Client:info()
   return self._info
 end
 
+-- whoami() -> the token's own model (a service's or a user's, with its `scopes` from 2.0) | nil,
+-- message: the first request that needs a valid token, so a wrong one is reported as such.
+function Client:whoami()
+  local doc, err, detail = self:get_json("/user")
+  if doc == false then return nil, string.format("hub %s: GET /hub/api/user: HTTP 404", self.host), { status = 404 } end
+  return doc, err, detail
+end
+
 -- hub_info() -> {version=, spawner_class=, spawner_version=, authenticator_class=} | nil, message, details
 -- GET /hub/api/info: which spawner the hub runs, the way to know whether deleting a user deletes their
 -- storage (KubeSpawner does). Needs the read:hub scope; without it details.status is 403 and the
