@@ -177,7 +177,7 @@ local function storage_summary(ctx, claims)
 end
 
 -- What is kept of a user before they are deleted: the hub's record of them, and their storage's manifests.
-local function user_record(ctx, user)
+local function user_record(user)
   local servers = json.array()
   for name, s in pairs(type(user.servers) == "table" and user.servers or {}) do
     servers[#servers + 1] = { name = name, last_activity = type(s) == "table" and s.last_activity or nil }
@@ -350,7 +350,8 @@ list:users, read:users, read:hub). Never on the command line.]],
           if claim == false or claim.metadata.uid ~= c.uid then
             return false, "claim " .. c.name .. " was deleted or made anew since the plan"
           end
-          if (claim.spec and claim.spec.volumeName or nil) ~= c.volume then
+          local volume = claim.spec and claim.spec.volumeName or nil
+          if (volume ~= "" and volume or nil) ~= c.volume then
             return false, "claim " .. c.name .. " is bound to another volume since the plan"
           end
           claims[c.name] = claim
@@ -382,7 +383,7 @@ list:users, read:users, read:hub). Never on the command line.]],
         end
         local saved = userbackup.find(ctx.run_backup_dir, action.target)
         if not saved and checked then
-          local record = { user = user_record(ctx, checked.user), hub = connect(ctx).api_url, run = ctx.run_name,
+          local record = { user = user_record(checked.user), hub = connect(ctx).api_url, run = ctx.run_name,
                            saved = util.format_time(ctx.time()), storage = planned and { mode = planned.mode, claims = {} } or nil }
           for _, c in ipairs(claims) do
             local volume = kept_volumes[c.name]

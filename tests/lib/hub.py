@@ -925,9 +925,15 @@ def make_admins(client, names):
 
 
 def make_groups(client, groups):
-    """POST /groups/{name} with its members (needs admin:groups: the harness token)."""
+    """POST /groups/{name} with its members (needs admin:groups: the harness token); a group that
+    exists already (409) gets the members added (POST /groups/{name}/users), so seeding twice works."""
     for name, members in groups.items():
-        client.call("POST", "/groups/" + urllib.parse.quote(name, safe=""), {"users": members})
+        path = "/groups/" + urllib.parse.quote(name, safe="")
+        status, _ = client.request("POST", path, {"users": members})
+        if status == 409:
+            client.call("POST", path + "/users", {"users": members})
+        elif status not in (200, 201):
+            raise ApiError(status, "POST", path, "")
 
 
 def server_path(user, server=""):

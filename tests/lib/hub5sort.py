@@ -97,6 +97,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, {"version": ARGS.version})
         if not self.authorized():
             return
+        if url.path == "/hub/api/user":
+            # SelfAPIHandler: the token's own model; a service's, with its scopes (JupyterHub 2.0+).
+            return self.answer(200, {"kind": "service", "name": "ops", "admin": False, "roles": ["ops"],
+                                     "scopes": ["admin:users", "admin:servers", "list:users", "read:users", "read:hub"]})
         if url.path == "/hub/api/info":
             # JupyterHub's InfoAPIHandler (scope read:hub): version, python, and the spawner's and
             # authenticator's class and version. This stand-in's users have no per-user storage.
