@@ -19,7 +19,12 @@ local function connect(ctx)
   local info
   info, err = client:info()
   if not info then util.fail(1, err) end -- the hub is down or refuses us: a message, not a traceback
-  ctx.state.client, ctx.state.info = client, info
+  -- Who the token is: a token the hub rejects is reported as that (not as a missing scope later), and
+  -- the token's own identity is never deleted (the hub answers "Cannot delete yourself!").
+  local me
+  me, err = client:whoami()
+  if not me then util.fail(1, err) end
+  ctx.state.client, ctx.state.info, ctx.state.me = client, info, me
   return client
 end
 
@@ -41,6 +46,10 @@ local function protection(ctx, user)
   local p, policy = ctx.params, ctx.policy
   for _, name in ipairs(policy.protected_users or {}) do
     if name == user.name then return "protected by policy (protected_users)" end
+  end
+  local me = ctx.state.me
+  if type(me) == "table" and me.name == user.name then
+    return string.format("the token's own identity (%s %s): the hub refuses to delete it", tostring(me.kind or "user"), me.name)
   end
   if user.admin and not p.include_admins then return "admin" end
   if not hub.can_see_servers(user) then
@@ -93,9 +102,6 @@ end
 -- find_storage(ctx) -> index of the users' claims | nil when there is nothing to look for.
 local function find_storage(ctx)
   local p = ctx.params
-  -- A token the hub rejects must be reported as that, not as a missing read:hub below.
-  local me, who_err = ctx.state.client:whoami()
-  if not me then util.fail(1, who_err) end
   local info, err, detail = ctx.state.client:hub_info()
   local class = info and info.spawner_class
   if info then
@@ -189,6 +195,56 @@ local function user_record(user)
   }
 end
 
+-- judge_users(ctx, client, claims_index, sorted) -> {listed, capped, stopped_at, candidate_claims, listing}
+-- Lists the users (sorted by activity, or in id order) and judges each, filling the plan's actions and
+-- skipped items anew. A sorted listing stops at the first user active within `days`, or as soon as it
+-- is found inconsistent (listing.anomaly): the caller then lists again in id order.
+local function judge_users(ctx, client, claims_index, sorted)
+  ctx.actions, ctx.skipped = json.array(), json.array()
+  local now, p = ctx.now, ctx.params
+  local run = { listed = 0, capped = 0, candidate_claims = {} }
+  local users
+  users, run.listing = client:users{ sort = sorted and "last_activity" or nil }
+  for user in users do
+    if run.listing.anomaly then break end
+    local last = hub.last_activity(user)
+    if sorted and last and now - last <= p.days * DAY then
+      run.stopped_at = user.name
+      break
+    end
+    run.listed = run.listed + 1
+    ctx.progress("listing users", run.listed, client.listed_total)
+    local kept = protection(ctx, user)
+    local dormant, active = nil, nil
+    if not kept then dormant, active = dormancy(ctx, user, now) end
+    local claims = (dormant and claims_index) and claims_index:claims_of(user.name) or {}
+    if #claims > 0 and p.storage == "keep-user" then
+      local described = {}
+      for _, c in ipairs(claims) do described[#described + 1] = storage.describe(c) end
+      kept = "has storage (" .. table.concat(described, "; ") .. "); storage=keep-user"
+    end
+    if kept or active then
+      ctx:skip{ target = user.name, reason = kept or active }
+    elseif p.max_actions > 0 and #ctx.actions >= p.max_actions then
+      run.capped = run.capped + 1
+      ctx:skip{ target = user.name, reason = "over this run's cap (max_actions " .. p.max_actions .. ")" }
+    else
+      local reason, args = dormant, { last_activity = user.last_activity, created = user.created }
+      if #claims > 0 then
+        local described = {}
+        for _, c in ipairs(claims) do
+          described[#described + 1] = storage.describe(c, p.storage)
+          run.candidate_claims[#run.candidate_claims + 1] = c
+        end
+        reason = reason .. "; " .. table.concat(described, "; ")
+        args.storage = { mode = p.storage, claims = claims }
+      end
+      ctx:add{ kind = "hub.delete_user", target = user.name, reason = reason, args = args }
+    end
+  end
+  return run
+end
+
 return {
   summary = "Delete hub users with no activity for N days (admins and users with servers are never touched)",
   description = [[
@@ -253,71 +309,50 @@ list:users, read:users, read:hub). Never on the command line.]],
 
   plan = function(ctx)
     local client = connect(ctx)
-    local now = ctx.now
     ctx:fact("hub_version", ctx.state.info.version)
     ctx:fact("dormant_after", ctx.params.days .. " days without activity")
     local claims_index = find_storage(ctx)
-    local candidate_claims = {}
-    local listed, capped = 0, 0
     -- Hubs that sort by activity (5.0 and later) list the idle first: the first user active within
-    -- `days` ends the listing, as everyone after them was active more recently still.
+    -- `days` ends the listing, as everyone after them was active more recently still -- when the
+    -- listing was consistent. One that was not (a user listed twice: ties in another order on each
+    -- page; the total moving) may have skipped users: then every user is listed again, in id order.
     local sorted = client:can_sort()
-    local stopped_at
-    for user in client:users{ sort = sorted and "last_activity" or nil } do
-      local last = hub.last_activity(user)
-      if sorted and last and now - last <= ctx.params.days * DAY then
-        stopped_at = user.name
-        break
-      end
-      listed = listed + 1
-      ctx.progress("listing users", listed, client.listed_total)
-      local kept = protection(ctx, user)
-      local dormant, active = nil, nil
-      if not kept then dormant, active = dormancy(ctx, user, now) end
-      local claims = (dormant and claims_index) and claims_index:claims_of(user.name) or {}
-      if #claims > 0 and ctx.params.storage == "keep-user" then
-        local described = {}
-        for _, c in ipairs(claims) do described[#described + 1] = storage.describe(c) end
-        kept = "has storage (" .. table.concat(described, "; ") .. "); storage=keep-user"
-      end
-      if kept or active then
-        ctx:skip{ target = user.name, reason = kept or active }
-      elseif ctx.params.max_actions > 0 and #ctx.actions >= ctx.params.max_actions then
-        capped = capped + 1
-        ctx:skip{ target = user.name, reason = "over this run's cap (max_actions " .. ctx.params.max_actions .. ")" }
-      else
-        local reason, args = dormant, { last_activity = user.last_activity, created = user.created }
-        if #claims > 0 then
-          local described = {}
-          for _, c in ipairs(claims) do
-            described[#described + 1] = storage.describe(c, ctx.params.storage)
-            candidate_claims[#candidate_claims + 1] = c
-          end
-          reason = reason .. "; " .. table.concat(described, "; ")
-          args.storage = { mode = ctx.params.storage, claims = claims }
-        end
-        ctx:add{ kind = "hub.delete_user", target = user.name, reason = reason, args = args }
-      end
+    local run = judge_users(ctx, client, claims_index, sorted)
+    local fell_back
+    if sorted and run.listing.anomaly then
+      fell_back = run.listing.anomaly
+      run = judge_users(ctx, client, claims_index, false)
     end
     ctx.progress_done("listing users")
-    ctx:fact("users_listed", listed)
-    ctx:fact("users_total", client.listed_total or listed)
-    if stopped_at then
+    ctx:fact("users_listed", run.listed)
+    ctx:fact("users_total", client.listed_total or run.listed)
+    local days = ctx.params.days
+    if fell_back then
+      ctx:fact("listing", string.format("every user, in id order: the sorted listing was not consistent (%s), so it " ..
+        "could have skipped users", fell_back))
+    elseif run.stopped_at then
       ctx:fact("listing", string.format("sorted by last activity; stopped at %s, the first user active within %d days: " ..
-        "the %d users not listed were all active more recently", stopped_at, ctx.params.days,
-        math.max(0, (client.listed_total or listed) - listed)))
+        "the %d users not listed were all active more recently", run.stopped_at, days,
+        math.max(0, (client.listed_total or run.listed) - run.listed)))
+    elseif sorted then
+      ctx:fact("listing", string.format("sorted by last activity; no user was active within %d days", days))
     else
-      ctx:fact("listing", sorted and "sorted by last activity; no user was active within days" or
-        "every user, in id order (the hub cannot sort users by activity before JupyterHub 5.0)")
+      ctx:fact("listing", "every user, in id order (the hub cannot sort users by activity before JupyterHub 5.0)")
     end
-    if claims_index then storage_summary(ctx, candidate_claims) end
+    if not sorted or fell_back then
+      if run.listing.total_changed then
+        ctx:note("users came or went while they were listed: a user moved by that may not have been listed, " ..
+          "and is left for the next run")
+      end
+    end
+    if claims_index then storage_summary(ctx, run.candidate_claims) end
     if #ctx.actions > 0 then
       ctx:fact("records_kept", "each deleted user's record goes beside the journal (JOURNAL.backup/users/); " ..
         "restore-users -p from=JOURNAL undoes the run")
     end
-    if capped > 0 then
+    if run.capped > 0 then
       ctx:note(string.format("%d more dormant users are over this run's cap of %d; they are left for later runs",
-        capped, ctx.params.max_actions))
+        run.capped, ctx.params.max_actions))
     end
   end,
 
@@ -406,14 +441,19 @@ list:users, read:users, read:hub). Never on the command line.]],
         local ok, how = connect(ctx):delete_user(action.target)
         if not ok then return nil, how, data end
         local said = {}
-        if how ~= "deleted" then said[#said + 1] = how end
+        -- Gone before this DELETE: by someone else, or by this very action in a run that was killed
+        -- before it could record it. Only the first is "already done".
+        local already = how ~= "deleted" and not ctx.started_earlier(action)
+        if how ~= "deleted" then
+          said[#said + 1] = already and "already gone" or "gone (this action was under way when the earlier run stopped)"
+        end
         for _, c in ipairs(claims) do
           local text, err = storage.after_delete(k8s_client(ctx), c, planned.mode)
           if not text then return nil, "deleted, but " .. err, data end
           said[#said + 1] = text
         end
         data.storage = planned and planned.mode or nil
-        return true, #said > 0 and table.concat(said, "; ") or nil, data
+        return already and "already" or true, #said > 0 and table.concat(said, "; ") or nil, data
       end,
     },
   },

@@ -192,15 +192,19 @@ printf '%s\n' "$(storage_state)" | grep -q "^${VOL[alice]} "; ok $((! $?)) "  al
 [ ! -e "$K8S_DIR/volumes/${VOL[alice]}" ]; ok $? "  and its data"
 
 # --- storage=keep-user: users who have storage are left alone
-hub_seed "$SCRATCH/hub" --user 'dora,eve' --activity 'dora=-200d' --activity 'eve=-200d' --claims dora >/dev/null 2>&1
+hub_seed "$SCRATCH/hub" --user 'dora,eve,ops' --activity 'dora=-200d' --activity 'eve=-200d' --activity 'ops=-200d' \
+  --claims dora >/dev/null 2>&1
 run_rb plan prune-dormant "${HUBP[@]}" "${KC[@]}" -p storage=keep-user --output json
 "$PY" -c '
 import json, sys
 doc = json.loads(sys.stdin.read())
 print(" ".join(sorted(a["target"] for a in doc["actions"])))
+print([s["reason"] for s in doc["skipped"] if s["target"] == "ops"][0])
 print([s["reason"] for s in doc["skipped"] if s["target"] == "dora"][0])' <<<"$OUT" > "$SCRATCH/keep.check"
 like "$(head -n 1 "$SCRATCH/keep.check")" "eve" "storage=keep-user: eve (no storage) is planned"
 unlike "$(head -n 1 "$SCRATCH/keep.check")" "dora" "  dora (a claim) is not"
+like "$(sed -n 2p "$SCRATCH/keep.check")" "^the token's own identity \(service ops\): the hub refuses to delete it$" \
+  "a dormant user named like the token's service is never planned"
 like "$(tail -n 1 "$SCRATCH/keep.check")" "^has storage \($(claim dora) .*storage=keep-user$" "  she is left alone with the reason"
 
 # --- a token without read:hub: the spawner is unknown, so storage must be looked for all the same

@@ -139,20 +139,22 @@ local function run_one(def, ctx, action, j, results)
       if not fine then return "failed", why or "precondition check failed" end
     end
     -- A third result is data for the journal's end line (where a backup went, and its checksum).
+    -- A result of "already" means the action's end state held before it acted (a user someone else
+    -- deleted): done, but counted apart, so a report never claims work it did not do.
     local result, message, data = handler.run(ctx, action)
     if type(data) ~= "table" then data = nil end
     if result == false then return "skipped", message or "skipped by the runbook", data end
     if not result then return "failed", message or "the action reported no result", data end
-    return "done", type(message) == "string" and message or nil, data
+    return "done", type(message) == "string" and message or nil, data, result == "already" or nil
   end
-  local ok, outcome, message, data = xpcall(attempt, engine.traceback)
+  local ok, outcome, message, data, already = xpcall(attempt, engine.traceback)
   if not ok then
     if util.is_failure(outcome) then outcome = outcome.message end
     ui.verbose(tostring(outcome))
-    outcome, message, data = "failed", tostring(outcome):match("^[^\n]*"), nil
+    outcome, message, data, already = "failed", tostring(outcome):match("^[^\n]*"), nil, nil
   end
-  j:record({ type = "end", id = action.id, outcome = outcome, message = message, data = data })
-  return outcome, message
+  j:record({ type = "end", id = action.id, outcome = outcome, message = message, data = data, already = already })
+  return outcome, message, already
 end
 
 -- The pacer of a run of actions: one at a time unless the handler says its actions may overlap;
@@ -187,9 +189,9 @@ function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
   -- so that 10,000 deletions show as a progress line, not 10,000 lines.
   local total, finished = #doc.actions, 0
   local list_done = total <= 30 or ui.verbose_level > 0
-  local function remember(action, outcome, message)
+  local function remember(action, outcome, message, already)
     local list = results[outcome]
-    list[#list + 1] = { action = action, message = message }
+    list[#list + 1] = { action = action, message = message, already = already }
     finished = finished + 1
     if outcome ~= "done" or list_done then
       local label = outcome == "done" and ui.style.green("done") or outcome == "skipped" and ui.style.yellow("skipped")
@@ -243,8 +245,8 @@ function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
               return a, run_one(def, ctx, a, j, results)
             end
           end,
-          on_finish = function(a, outcome, message)
-            remember(a, outcome, message)
+          on_finish = function(a, outcome, message, already)
+            remember(a, outcome, message, already)
             if outcome == "failed" and handler.on_failure ~= "continue" and not results.stop_reason then
               results.stop_reason = string.format("action %d (%s %s) failed", a.id, a.kind, a.target)
               j:record({ type = "stop", reason = results.stop_reason })
@@ -272,16 +274,27 @@ function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
   end
   host.set_phase("readonly")
   if not results.stop_reason then
-    j:record({ type = "finish", done = #results.done, skipped = #results.skipped, failed = #results.failed })
+    local already = engine.already_done(results)
+    j:record({ type = "finish", done = #results.done - #already, already = #already > 0 and #already or nil,
+               skipped = #results.skipped, failed = #results.failed })
   end
   return results
 end
 
+-- already_done(results) -> the done results whose end state held before they acted
+function engine.already_done(results)
+  local list = {}
+  for _, r in ipairs(results.done) do if r.already then list[#list + 1] = r end end
+  return list
+end
+
 -- Prints the outcome and returns the exit status the contract gives it.
 function engine.report(def, doc, ctx, results, j)
+  local already = engine.already_done(results)
   ui.say("")
-  ui.say(string.format("%s on %s: %d done, %d skipped, %d failed%s.", doc.runbook, doc.target, #results.done,
-    #results.skipped, #results.failed, #results.not_run > 0 and (", " .. #results.not_run .. " not run") or ""))
+  ui.say(string.format("%s on %s: %d done, %s%d skipped, %d failed%s.", doc.runbook, doc.target, #results.done - #already,
+    #already > 0 and (#already .. " already done, ") or "", #results.skipped, #results.failed,
+    #results.not_run > 0 and (", " .. #results.not_run .. " not run") or ""))
   if #results.skipped > 0 then
     ui.say("Skipped because their precondition no longer held:")
     for _, r in ipairs(results.skipped) do ui.say("  " .. r.action.target .. ": " .. (r.message or "")) end
@@ -314,8 +327,10 @@ function engine.report(def, doc, ctx, results, j)
       end
       return out
     end
+    local done_here = {}
+    for _, r in ipairs(results.done) do if not r.already then done_here[#done_here + 1] = r end end
     ui.emit_json(json.encode({ runbook = doc.runbook, target = doc.target, journal = j.path,
-      done = list(results.done), skipped = list(results.skipped), failed = list(results.failed),
+      done = list(done_here), already_done = list(already), skipped = list(results.skipped), failed = list(results.failed),
       not_run = list(results.not_run), stopped = results.stop_reason, exit_status = code }))
   end
   return code

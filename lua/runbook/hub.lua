@@ -224,13 +224,21 @@ local function sorted_by_activity_check(client)
   end
 end
 
--- users{state=, name_filter=, sort=, page_size=} -> iterator over user models, in id order, or
--- with sort = "last_activity" (can_sort()) never-active users first, then the longest idle first,
--- so a caller looking for idle users can stop at the first recent one. (A user who becomes active
--- during a sorted listing moves to its end and may be handed out again there.)
+-- users{state=, name_filter=, sort=, page_size=} -> iterator, listing
+-- The iterator hands out user models, in id order, or with sort = "last_activity" (can_sort())
+-- never-active users first, then the longest idle first, so a caller looking for idle users can stop
+-- at the first recent one.
+-- `listing` tells whether the listing can be trusted to have handed out every user once: offsets move
+-- when users come and go during a listing, and a sorted listing has no unique tiebreaker (JupyterHub
+-- 5/6 sort by last_activity alone, and PostgreSQL returns tied rows -- every never-active user, every
+-- shared timestamp -- in a different order on each page), so pages can repeat some users and skip
+-- others. A user is never handed out twice in a sorted listing, and listing.anomaly names the first
+-- sign that users may have been skipped: a user listed twice, the hub's total changing between
+-- pages, a page shorter than promised. (listing.total_changed is set for any listing whose total
+-- moved; in id order that means users came or went while it ran.)
 -- Pages are fetched one ahead (the next page is on its way while the caller works on this one),
--- so memory holds at most two pages whatever the number of users. A failure raises an error
--- (an iterator cannot return nil, message): wrap the loop in pcall to handle it.
+-- so memory holds at most two pages, and for a sorted listing the names seen. A failure raises an
+-- error (an iterator cannot return nil, message): wrap the loop in pcall to handle it.
 -- On hubs older than 2.0 (no pagination) the single answer is the whole list.
 function Client:users(opts)
   opts = opts or {}
@@ -254,6 +262,7 @@ function Client:users(opts)
   end
   if not paginated then query.limit = nil end
   local client = self
+  local listing = { pages = 0, duplicates = 0, anomaly = nil, total_changed = false, first_total = nil }
   local function start(offset)
     local q = util.shallow_copy(query)
     if paginated then q.offset = offset end
@@ -277,25 +286,27 @@ function Client:users(opts)
     if type(nxt) ~= "table" or math.type(nxt.offset) ~= "integer" then
       error("hub " .. client.host .. ": GET /users named a next page without its offset; refusing a possibly partial list", 0)
     end
-    return doc.items, doc._pagination.total, nxt.offset
+    return doc.items, doc._pagination.total, nxt.offset, doc._pagination.limit
   end
-  -- Offsets move when users come and go during the listing. In id order new users come last, but
-  -- sorted by activity a new (never active) user comes first and pushes the previous page's last
-  -- users onto the next page: those are dropped, and the rest of the page must be in order. A whole
-  -- page is checked before any of it is handed out, so a caller never stops early on a hub that
-  -- ignored the sort.
-  local previous_names = {}
+  local function note(anomaly)
+    listing.anomaly = listing.anomaly or anomaly
+  end
+  -- The whole page is checked before any of it is handed out, so a caller never stops early on a
+  -- hub that ignored the sort.
+  local seen = {}
   local function sorted_page(items)
-    local kept, names = {}, {}
+    local kept = {}
     for _, user in ipairs(items) do
       local name = type(user) == "table" and user.name or nil
-      if name == nil or not previous_names[name] then
+      if name ~= nil and seen[name] then
+        listing.duplicates = listing.duplicates + 1
+        note(string.format("user %s was listed twice", tostring(name)))
+      else
         check_order(user)
         kept[#kept + 1] = user
+        if name ~= nil then seen[name] = true end
       end
-      if name ~= nil then names[name] = true end
     end
-    previous_names = names
     return kept
   end
   local page, index = {}, 0
@@ -303,15 +314,26 @@ function Client:users(opts)
   return function()
     while index >= #page do
       if not next_page then return nil end
-      local items, total, next_offset = take(next_page)
+      local items, total, next_offset, limit = take(next_page)
       -- The next page is requested before this one is handed out: the hub works while we do.
       next_page = next_offset and start(next_offset) or nil
+      listing.pages = listing.pages + 1
+      if math.type(total) == "integer" then
+        listing.first_total = listing.first_total or total
+        if total ~= listing.first_total then
+          listing.total_changed = true
+          note(string.format("the hub's number of users changed while listing (%d, then %d)", listing.first_total, total))
+        end
+      end
+      if next_offset and math.type(limit) == "integer" and #items < limit then
+        note(string.format("a page had %d users where %d were promised", #items, limit))
+      end
       client.listed_total = total
       page, index = check_order and sorted_page(items) or items, 0
     end
     index = index + 1
     return page[index]
-  end
+  end, listing
 end
 
 -- count() -> number of users (one small request) | nil, message
