@@ -25,10 +25,7 @@ local GITLAB_MINIMUM_DAYS = 90 -- GitLab refuses a shorter dormancy period (15.5
 local DEACTIVATE = "gitlab.deactivate_user"
 local DELETE_BATCH = "pg.delete_users"
 
-local function positive(v) return v >= 1, "must be at least 1" end
-local function not_negative(v) return v >= 0, "must not be negative" end
 local function a_mode(v) return v == "api" or v == "database", "must be api or database" end
-local function page_size(v) return v >= 1 and v <= 100, "must be between 1 and 100 (GitLab's maximum)" end
 local function human(seconds) return util.human_duration(math.max(0, seconds)) end
 local function sql_time(t) return os.date("!%Y-%m-%d %H:%M:%S", math.floor(t)) end
 
@@ -658,28 +655,28 @@ exclude(user) gets {id, name, admin, created, last_activity, groups}.]],
       help = "api (GitLab's REST API) or database (a stopped JupyterHub's PostgreSQL)" },
     { name = "gitlab", type = "string", env = "GITLAB_URL", help = "api: GitLab's URL (https://host, or .../api/v4)" },
     { name = "token_file", type = "path", help = "api: file holding an administrator's access token (else GITLAB_TOKEN)" },
-    { name = "days", type = "integer", default = 90, check = positive, help = "dormant after this many days without activity" },
+    { name = "days", type = "integer", default = 90, min = 1, max = 36500, help = "dormant after this many days without activity" },
     { name = "allow_short_period", type = "boolean", default = false,
       help = "allow days below GitLab's minimum of 90" },
-    { name = "grace_days", type = "integer", default = 7, check = not_negative,
+    { name = "grace_days", type = "integer", default = 7, min = 0, max = 36500,
       help = "never-active accounts younger than this are kept" },
     { name = "include_admins", type = "boolean", default = false, help = "also take dormant admins" },
-    { name = "max_actions", type = "integer", default = 0, check = not_negative,
+    { name = "max_actions", type = "integer", default = 0, min = 0, max = 10000000,
       help = "at most this many users per run (0: no cap)" },
-    { name = "max_per_day", type = "integer", default = 100000, check = not_negative,
+    { name = "max_per_day", type = "integer", default = 100000, min = 0, max = 10000000,
       help = "at most this many users a day, earlier runs included (0: no cap)" },
-    { name = "concurrency", type = "integer", default = 4, check = positive,
+    { name = "concurrency", type = "integer", default = 4, min = 1, max = 64,
       help = "api: at most this many deactivations in flight (adaptive below it)" },
     { name = "adaptive", type = "boolean", default = true, help = "api: adapt the deactivations in flight to GitLab's latency" },
-    { name = "max_rate", type = "number", default = 0, check = not_negative, help = "api: at most this many deactivations a second (0: no limit)" },
-    { name = "per_page", type = "integer", default = 100, check = page_size, help = "api: users per page (GitLab's maximum is 100)" },
+    { name = "max_rate", type = "number", default = 0, min = 0, max = 100000, help = "api: at most this many deactivations a second (0: no limit)" },
+    { name = "per_page", type = "integer", default = 100, min = 1, max = 100, help = "api: users per page (GitLab's maximum is 100)" },
     { name = "ca_file", type = "path", help = "api: CA bundle to verify GitLab's TLS certificate" },
     { name = "insecure", type = "boolean", default = false, help = "api: do not verify TLS (never in production)" },
     { name = "database_url", type = "string", help = "database: the hub's PostgreSQL URL or conninfo (else PG* variables)" },
     { name = "deployment", type = "string", default = "hub", help = "database: the hub's deployment, which must be at 0 replicas (namespace: -n)" },
-    { name = "batch_size", type = "integer", default = 200, check = positive, help = "database: users per batch (one transaction each)" },
+    { name = "batch_size", type = "integer", default = 200, min = 1, max = 100000, help = "database: users per batch (one transaction each)" },
     { name = "backup_dir", type = "path", default = "deactivate-dormant-backups", help = "database: backups go under this" },
-    { name = "statement_timeout", type = "integer", default = 300, check = positive,
+    { name = "statement_timeout", type = "integer", default = 300, min = 1, max = 86400,
       help = "database: seconds each SQL statement (a batch's COPY too) may take; a server that stops answering is given 5 s more" },
   },
   policy = { exclude = "function", protected_users = "list" },

@@ -10,6 +10,7 @@ local userbackup = require "runbook.userbackup"
 local util = require "runbook.util"
 
 local DAY = 86400
+local LISTING_TRIES = 3 -- listings in all, the sorted one included, before planning on a moving hub
 
 local function connect(ctx)
   if ctx.state.client then return ctx.state.client end
@@ -35,8 +36,6 @@ local STORAGE_CHOICES = { retain = true, delete = true, ["keep-user"] = true, un
 local function storage_choice(v)
   return STORAGE_CHOICES[v] ~= nil, "must be retain, delete, keep-user or unchecked, not '" .. v .. "'"
 end
-local function positive(v) return v >= 1, "must be at least 1" end
-local function not_negative(v) return v >= 0, "must not be negative" end
 
 local function when(t) return t and util.format_time(t) or "never" end
 
@@ -199,14 +198,15 @@ end
 -- Lists the users (sorted by activity, or in id order) and judges each, filling the plan's actions and
 -- skipped items anew. A sorted listing stops at the first user active within `days`, or as soon as it
 -- is found inconsistent (listing.anomaly): the caller then lists again in id order.
-local function judge_users(ctx, client, claims_index, sorted)
+local function judge_users(ctx, client, claims_index, sorted, last_try)
   ctx.actions, ctx.skipped = json.array(), json.array()
   local now, p = ctx.now, ctx.params
   local run = { listed = 0, capped = 0, candidate_claims = {} }
   local users
   users, run.listing = client:users{ sort = sorted and "last_activity" or nil }
   for user in users do
-    if run.listing.anomaly then break end
+    -- A listing found inconsistent is abandoned: the caller lists again, in id order.
+    if run.listing.anomaly and not last_try then break end
     local last = hub.last_activity(user)
     if sorted and last and now - last <= p.days * DAY then
       run.stopped_at = user.name
@@ -272,19 +272,19 @@ list:users, read:users, read:hub). Never on the command line.]],
     { name = "hub", type = "string", env = "JUPYTERHUB_API_URL", required = true, check = hub_url,
       help = "the hub's public URL or its /hub/api URL" },
     { name = "token_file", type = "path", help = "file holding the API token (else JUPYTERHUB_API_TOKEN)" },
-    { name = "days", type = "integer", default = 90, check = positive, help = "dormant after this many days without activity" },
-    { name = "grace_days", type = "integer", default = 7, check = not_negative,
+    { name = "days", type = "integer", default = 90, min = 1, max = 36500, help = "dormant after this many days without activity" },
+    { name = "grace_days", type = "integer", default = 7, min = 0, max = 36500,
       help = "never-active accounts younger than this are kept" },
-    { name = "max_actions", type = "integer", default = 0, check = not_negative,
+    { name = "max_actions", type = "integer", default = 0, min = 0, max = 10000000,
       help = "delete at most this many users per run (0: no cap)" },
     { name = "include_admins", type = "boolean", default = false, help = "also delete dormant admins" },
     { name = "storage", type = "string", default = "retain", check = storage_choice,
       help = "users' storage (KubeSpawner claims): retain (keep the volume), delete, keep-user (skip users who have some), unchecked" },
-    { name = "concurrency", type = "integer", default = 8, check = positive,
+    { name = "concurrency", type = "integer", default = 8, min = 1, max = 64,
       help = "at most this many deletions in flight (adaptive below it: fewer when the hub slows down)" },
     { name = "adaptive", type = "boolean", default = true,
       help = "adapt the deletions in flight to the hub's latency (false: always `concurrency`)" },
-    { name = "max_rate", type = "number", default = 0, check = not_negative,
+    { name = "max_rate", type = "number", default = 0, min = 0, max = 100000,
       help = "at most this many deletions a second (0: no limit)" },
     { name = "ca_file", type = "path", help = "CA bundle to verify the hub's TLS certificate" },
     { name = "insecure", type = "boolean", default = false, help = "do not verify TLS (never in production)" },
@@ -316,13 +316,18 @@ list:users, read:users, read:hub). Never on the command line.]],
     -- `days` ends the listing, as everyone after them was active more recently still -- when the
     -- listing was consistent. One that was not (a user listed twice: ties in another order on each
     -- page; the total moving) may have skipped users: then every user is listed again, in id order.
+    -- In id order only users deleted or moved during the listing can shift the pages: it is tried
+    -- LISTING_TRIES times in all; if users keep moving, the last listing is planned on, and the plan says
+    -- some users may be left for the next run.
     local sorted = client:can_sort()
     local run = judge_users(ctx, client, claims_index, sorted)
-    local fell_back
-    if sorted and run.listing.anomaly then
-      fell_back = run.listing.anomaly
-      run = judge_users(ctx, client, claims_index, false)
+    local fell_back, tries = nil, 1
+    if sorted and run.listing.anomaly then fell_back = run.listing.anomaly end
+    while run.listing.anomaly and tries < LISTING_TRIES do
+      tries = tries + 1
+      run = judge_users(ctx, client, claims_index, false, tries == LISTING_TRIES)
     end
+    local unsettled = run.listing.anomaly
     ctx.progress_done("listing users")
     ctx:fact("users_listed", run.listed)
     ctx:fact("users_total", client.listed_total or run.listed)
@@ -339,11 +344,11 @@ list:users, read:users, read:hub). Never on the command line.]],
     else
       ctx:fact("listing", "every user, in id order (the hub cannot sort users by activity before JupyterHub 5.0)")
     end
-    if not sorted or fell_back then
-      if run.listing.total_changed then
-        ctx:note("users came or went while they were listed: a user moved by that may not have been listed, " ..
-          "and is left for the next run")
-      end
+    if unsettled then
+      ctx:note(string.format("users kept moving during %d listings (%s): some may not have been listed, and are " ..
+        "left for the next run", tries, unsettled))
+    elseif tries > 1 and not fell_back then
+      ctx:fact("listing", string.format("every user, in id order, listed %d times: users moved during the first", tries))
     end
     if claims_index then storage_summary(ctx, run.candidate_claims) end
     if #ctx.actions > 0 then

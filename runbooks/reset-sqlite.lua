@@ -429,7 +429,6 @@ local function one_of(...)
     return false, "must be one of: " .. table.concat(allowed, ", ")
   end
 end
-local function positive(v) return v >= 1, "must be at least 1" end
 local function absolute_path(v) return v:sub(1, 1) == "/", "must be an absolute path in the container" end
 
 return {
@@ -459,7 +458,7 @@ Kubernetes access as kubectl: --kubeconfig, KUBECONFIG, ~/.kube/config, --contex
       help = "where backups go (default $XDG_STATE_HOME/runbook/backups); CONTEXT/NAMESPACE/TIME/ below it" },
     { name = "restart", type = "string", default = "rollout", check = one_of("rollout", "delete-pod"),
       help = "rollout (restart the hub's Deployment) or delete-pod" },
-    { name = "timeout", type = "integer", default = 300, check = positive, help = "seconds to wait for the new hub pod" },
+    { name = "timeout", type = "integer", default = 300, min = 1, max = 86400, help = "seconds to wait for the new hub pod" },
   },
   steps = {
     "Resolve the Kubernetes context and the named namespaces (each must exist)",

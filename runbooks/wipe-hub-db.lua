@@ -61,7 +61,6 @@ local function no_password(v)
 end
 
 local function ends_with_dash(v) return v:sub(-1) == "-", "must end with '-' (nublado- spares nublado itself)" end
-local function positive(v) return v >= 1, "must be at least 1" end
 
 -- ---- connections ----
 -- Failures of the outside world (a server down, a refused token) end the run with util.fail: one
@@ -506,10 +505,10 @@ kubectl: --kubeconfig, --context.]],
     { name = "password_key", type = "string", default = "hub.db.password", help = "its key" },
     { name = "backup_dir", type = "path", default = "wipe-hub-db-backups", help = "backups go in a dated directory under this" },
     { name = "extra_hub_tables", type = "list", default = {}, help = "more table names that are the hub's (other JupyterHub versions)" },
-    { name = "namespace_timeout", type = "integer", default = 600, check = positive, help = "seconds to wait for a lab namespace to go" },
-    { name = "rollout_timeout", type = "integer", default = 600, check = positive, help = "seconds to wait for the new hub pod" },
-    { name = "schema_timeout", type = "integer", default = 600, check = positive, help = "seconds to wait for the hub's schema" },
-    { name = "statement_timeout", type = "integer", default = 300, check = positive,
+    { name = "namespace_timeout", type = "integer", default = 600, min = 1, max = 86400, help = "seconds to wait for a lab namespace to go" },
+    { name = "rollout_timeout", type = "integer", default = 600, min = 1, max = 86400, help = "seconds to wait for the new hub pod" },
+    { name = "schema_timeout", type = "integer", default = 600, min = 1, max = 86400, help = "seconds to wait for the hub's schema" },
+    { name = "statement_timeout", type = "integer", default = 300, min = 1, max = 86400,
       help = "seconds each SQL statement (a table's COPY too) may take; a server that stops answering is given 5 s more" },
   },
   steps = {

@@ -17,5 +17,6 @@ int luaopen_runbook_pg_core(lua_State *L);   /* pg.c: libpq connections, the rea
 int luaopen_runbook_yaml_core(lua_State *L); /* yaml.c: YAML text to Lua values (kubeconfig) */
 int luaopen_runbook_ws_core(lua_State *L);   /* websocket.c: WebSocket client for Kubernetes exec */
 int luaopen_runbook_k8s_plugin_core(lua_State *L); /* exec_plugin.c: kubeconfig exec credential plugins */
+int luaopen_runbook_lock_core(lua_State *L); /* lock.c: one run at a time per target (flock) */
 
 #endif

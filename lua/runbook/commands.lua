@@ -80,7 +80,7 @@ function commands.show(pos, opts)
     local ps = json.array()
     for _, spec in ipairs(def.params) do
       ps[#ps + 1] = { name = spec.name, type = spec.type, default = spec.default, required = spec.required or false,
-                      env = spec.env, help = spec.help }
+                      env = spec.env, help = spec.help, min = spec.min, max = spec.max }
     end
     local kinds = util.sorted_keys(def.actions)
     ui.emit_json(json.encode({ name = def.name, summary = def.summary, description = def.description,
@@ -97,6 +97,7 @@ function commands.show(pos, opts)
   local rows = { { "  NAME", "TYPE", "DEFAULT", "HELP" } }
   for _, spec in ipairs(def.params) do
     local help = spec.help or ""
+    if spec.min or spec.max then help = help .. string.format(" [%s..%s]", spec.min or "", spec.max or "") end
     if spec.env then help = help .. " [env " .. spec.env .. "]" end
     rows[#rows + 1] = { "  " .. spec.name, spec.type, default_text(spec), help }
   end
@@ -259,11 +260,67 @@ end
 
 local function apply_context(def, doc, loaded_policy, opts)
   opts.cluster = plan_cluster_options(doc, opts)
-  local ctx = lazy.engine.context(def, plan_params(def, doc, loaded_policy), loaded_policy, opts)
+  local values = lazy.params.check_planned(def.params, plan_params(def, doc, loaded_policy), "the plan")
+  local ctx = lazy.engine.context(def, values, loaded_policy, opts)
   ctx.phase = "apply"
   ctx.plan_time = doc.created_unix
   ctx.plan_facts = doc.facts
   return ctx
+end
+
+-- The target is what the parameters name, not what the plan file says: a plan whose stored target
+-- differs from the one its parameters give (edited, checksum recomputed) is refused before anything
+-- is shown or sent.
+local function check_target(def, doc, ctx)
+  if not def.target then return end
+  local ok, target = xpcall(def.target, lazy.engine.traceback, ctx)
+  if not ok then
+    if util.is_failure(target) then error(target, 0) end
+    util.fail(2, "the plan's parameters do not name a target runbook %s accepts: %s", def.name, tostring(target))
+  end
+  if target ~= doc.target then
+    util.fail(2, "the plan says its target is %s, but its parameters name %s: the plan was edited; make a new plan",
+      tostring(doc.target), tostring(target))
+  end
+end
+
+-- What the confirmation must let the operator check: where runbook will connect and where each
+-- credential comes from (parameters that name URLs, files and the Kubernetes selection).
+local function show_access(def, ctx)
+  local lines = {}
+  for _, spec in ipairs(def.params) do
+    local value = ctx.params[spec.name]
+    if spec.type == "path" or spec.name == "hub" or spec.name == "gitlab" or spec.name:match("url$") then
+      if type(value) == "string" and value ~= "" then
+        lines[#lines + 1] = string.format("  %s: %s", spec.name, util.redact_url(value))
+      elseif spec.name == "token_file" then
+        lines[#lines + 1] = "  token_file: none (the token comes from the environment)"
+      end
+    end
+  end
+  for _, key in ipairs({ "kubeconfig", "context", "namespace" }) do
+    if ctx.options[key] then lines[#lines + 1] = string.format("  --%s: %s", key, ctx.options[key]) end
+  end
+  if #lines > 0 then
+    ui.info("Connecting with:")
+    for _, line in ipairs(lines) do ui.info(line) end
+  end
+end
+
+-- One apply or resume at a time per runbook and target on this machine (this journal directory):
+-- two at once would each carry out the same actions. The lock goes with the process.
+local function hold_lock(doc, journal_directory)
+  local dir = journal_directory .. "/locks"
+  local made, err = host.mkdirs(dir, tonumber("700", 8))
+  if not made then util.fail(1, "cannot create the lock directory: %s", err) end
+  local path = string.format("%s/%s-%s.lock", dir, doc.runbook, host.sha256(doc.target):sub(1, 16))
+  local lock, holder, held = require("runbook.lock_core").lock(path)
+  if lock then return lock end
+  if held then
+    util.fail(1, "another %s on %s is running (%s; lock %s): wait for it to finish, or stop it first",
+      doc.runbook, doc.target, holder, path)
+  end
+  util.fail(1, "%s", holder)
 end
 
 local function run_setup(def, ctx)
@@ -284,9 +341,12 @@ local function apply_document(def, doc, loaded_policy, opts)
     return 0
   end
   load_libraries()
+  local ctx = apply_context(def, doc, loaded_policy, opts)
+  check_target(def, doc, ctx)
+  local lock = hold_lock(doc, journal_dir(opts))
+  show_access(def, ctx)
   lazy.engine.confirm(doc, pending, opts)
   host.trap_signals()
-  local ctx = apply_context(def, doc, loaded_policy, opts)
   local j = lazy.journal.create(journal_dir(opts), doc)
   ui.info("Journal: " .. j.path)
   local ok, err = pcall(run_setup, def, ctx)
@@ -297,6 +357,7 @@ local function apply_document(def, doc, loaded_policy, opts)
   local results = lazy.engine.apply(def, doc, ctx, j)
   local code = lazy.engine.report(def, doc, ctx, results, j)
   j:close()
+  lock:release()
   return code
 end
 
@@ -383,12 +444,15 @@ function commands.resume(pos, opts)
     return 0
   end
   load_libraries()
+  local ctx = apply_context(def, doc, loaded_policy, opts)
+  check_target(def, doc, ctx)
+  local lock = hold_lock(doc, path:match("^(.*)/[^/]*$") or ".")
+  show_access(def, ctx)
   lazy.engine.confirm(doc, pending, opts)
   host.trap_signals()
   lazy.journal.repair(state)
   local j = lazy.journal.reopen(path)
   j:record({ type = "resume", pid = host.getpid() })
-  local ctx = apply_context(def, doc, loaded_policy, opts)
   local ok, err = pcall(run_setup, def, ctx)
   if not ok then
     j:record({ type = "stop", reason = "setup failed: " .. tostring(err.message or err) })
@@ -397,6 +461,7 @@ function commands.resume(pos, opts)
   local results = lazy.engine.apply(def, doc, ctx, j, done_ids, state.started)
   local code = lazy.engine.report(def, doc, ctx, results, j)
   j:close()
+  lock:release()
   return code
 end
 

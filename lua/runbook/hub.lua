@@ -232,10 +232,12 @@ end
 -- when users come and go during a listing, and a sorted listing has no unique tiebreaker (JupyterHub
 -- 5/6 sort by last_activity alone, and PostgreSQL returns tied rows -- every never-active user, every
 -- shared timestamp -- in a different order on each page), so pages can repeat some users and skip
--- others. A user is never handed out twice in a sorted listing, and listing.anomaly names the first
--- sign that users may have been skipped: a user listed twice, the hub's total changing between
--- pages, a page shorter than promised. (listing.total_changed is set for any listing whose total
--- moved; in id order that means users came or went while it ran.)
+-- others. Pages overlap by one user (each starts with the previous page's last), so a shift shows.
+-- A user is never handed out twice in a sorted listing, and listing.anomaly names the first sign
+-- that users may have been skipped: a page that does not start where the previous one ended, a user
+-- listed twice, a page shorter than promised, and in a sorted listing the hub's total changing.
+-- (listing.total_changed is set for any listing whose total moved; in id order, users created
+-- meanwhile come last and skip no one.)
 -- Pages are fetched one ahead (the next page is on its way while the caller works on this one),
 -- so memory holds at most two pages, and for a sorted listing the names seen. A failure raises an
 -- error (an iterator cannot return nil, message): wrap the loop in pcall to handle it.
@@ -309,24 +311,49 @@ function Client:users(opts)
     end
     return kept
   end
+  -- Pages overlap: each next page starts at the previous page's last user, who must come back
+  -- first. If not, users moved between the pages (one deleted or made active before that point, ties
+  -- in another order): the listing may have skipped some, though none came twice.
+  local last_name
+  local function overlapping(items)
+    if listing.pages == 1 then return items end
+    local first = items[1]
+    if type(first) ~= "table" or first.name ~= last_name then
+      note(string.format("users moved between pages (%s came where %s was expected)",
+        tostring(type(first) == "table" and first.name or "nothing"), tostring(last_name)))
+      return items
+    end
+    return table.move(items, 2, #items, 1, {})
+  end
   local page, index = {}, 0
-  local next_page = start(0)
+  local next_page, page_offset = start(0), 0
   return function()
     while index >= #page do
       if not next_page then return nil end
       local items, total, next_offset, limit = take(next_page)
+      local this_offset = page_offset
+      if next_offset and #items >= 2 then next_offset = this_offset + #items - 1 end
       -- The next page is requested before this one is handed out: the hub works while we do.
-      next_page = next_offset and start(next_offset) or nil
+      next_page, page_offset = next_offset and start(next_offset) or nil, next_offset
       listing.pages = listing.pages + 1
+      if next_offset and math.type(limit) == "integer" and #items < limit then
+        note(string.format("a page had %d users where %d were promised", #items, limit))
+      end
+      if paginated then
+        items = overlapping(items)
+        local tail = items[#items]
+        last_name = type(tail) == "table" and tail.name or last_name
+      end
       if math.type(total) == "integer" then
         listing.first_total = listing.first_total or total
         if total ~= listing.first_total then
           listing.total_changed = true
-          note(string.format("the hub's number of users changed while listing (%d, then %d)", listing.first_total, total))
+          -- In id order, users created meanwhile come last and move no one; sorted, they land
+          -- among the ones already listed.
+          if check_order then
+            note(string.format("the hub's number of users changed while listing (%d, then %d)", listing.first_total, total))
+          end
         end
-      end
-      if next_offset and math.type(limit) == "integer" and #items < limit then
-        note(string.format("a page had %d users where %d were promised", #items, limit))
       end
       client.listed_total = total
       page, index = check_order and sorted_page(items) or items, 0

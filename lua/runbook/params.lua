@@ -8,6 +8,12 @@ local params = {}
 local TYPES = { string = true, integer = true, number = true, boolean = true, list = true, path = true }
 params.TYPES = TYPES
 
+-- Numbers a parameter may hold when its declaration sets no bounds: within them, arithmetic on days
+-- or sizes (days * 86400, a cap times a size) cannot overflow a 64-bit integer or lose precision as a
+-- float, and a value survives the trip through a plan file's JSON as the same number.
+local DEFAULT_MIN, DEFAULT_MAX = -2147483648, 2147483647
+params.DEFAULT_MIN, params.DEFAULT_MAX = DEFAULT_MIN, DEFAULT_MAX
+
 local BOOLEANS = { ["true"] = true, yes = true, ["1"] = true, on = true,
                    ["false"] = false, no = false, ["0"] = false, off = false }
 
@@ -44,7 +50,9 @@ local function from_value(spec, value)
     if math.type(value) ~= "integer" and not (math.type(value) == "float" and value == math.floor(value)) then
       return nil, "must be a whole number, got " .. tostring(value)
     end
-    return math.tointeger(value)
+    local n = math.tointeger(value)
+    if n == nil then return nil, "must be a whole number within range, got " .. tostring(value) end
+    return n
   elseif kind == "number" then
     if type(value) ~= "number" then return nil, "must be a number, got " .. type(value) end
   elseif kind == "boolean" then
@@ -57,6 +65,18 @@ local function from_value(spec, value)
     end
   elseif type(value) ~= "string" then
     return nil, "must be a string, got " .. type(value)
+  end
+  return value
+end
+
+-- in_range(spec, value) -> value | nil, message: a number within the declared bounds (min, max), or
+-- the default bounds; NaN and infinities are never numbers here.
+local function in_range(spec, value)
+  if spec.type ~= "integer" and spec.type ~= "number" then return value end
+  if value ~= value or value == math.huge or value == -math.huge then return nil, "must be a finite number" end
+  local low, high = spec.min or DEFAULT_MIN, spec.max or DEFAULT_MAX
+  if value < low or value > high then
+    return nil, string.format("must be between %s and %s, got %s", tostring(low), tostring(high), tostring(value))
   end
   return value
 end
@@ -76,6 +96,12 @@ function params.check_declarations(list)
       return string.format("parameter '%s' has unknown type '%s'", spec.name, tostring(spec.type))
     end
     if spec.help ~= nil and type(spec.help) ~= "string" then return "parameter '" .. spec.name .. "': help must be text" end
+    for _, bound in ipairs({ "min", "max" }) do
+      if spec[bound] ~= nil and (type(spec[bound]) ~= "number" or (spec.type ~= "integer" and spec.type ~= "number")) then
+        return string.format("parameter '%s': %s is for numbers, and must be one", spec.name, bound)
+      end
+    end
+    if spec.min and spec.max and spec.min > spec.max then return "parameter '" .. spec.name .. "': min is above max" end
   end
 end
 
@@ -152,6 +178,10 @@ function params.resolve(list, given, policy_values, runbook_name, opts)
     if spec.type == "path" and type(value) == "string" and value ~= "" then
       value = absolute(value, opts and opts.cwd)
     end
+    if value ~= nil then
+      local bounded, range_err = in_range(spec, value)
+      if bounded == nil then util.fail(2, "parameter '%s' %s", name, range_err) end
+    end
     if value ~= nil and spec.check then
       local ok, why = spec.check(value)
       if not ok then util.fail(2, "parameter '%s' %s", name, why or "is not valid") end
@@ -159,6 +189,29 @@ function params.resolve(list, given, policy_values, runbook_name, opts)
     values[name], sources[name] = value, source
   end
   return values, sources
+end
+
+-- check_planned(list, values, where) -> values: the parameters a plan file or journal carries, held
+-- to the same types and bounds as when they were given (a whole number read back from JSON as a
+-- float becomes an integer again; anything else wrong is exit 2). Secret parameters are not in plans.
+function params.check_planned(list, values, where)
+  for _, spec in ipairs(list) do
+    local value = values[spec.name]
+    if value ~= nil and not spec.secret then
+      local typed, err = from_value(spec, value)
+      if typed ~= nil then typed, err = in_range(spec, typed) end
+      if typed == nil then util.fail(2, "%s: parameter '%s' %s", where, spec.name, err) end
+      if spec.check then
+        local ok, why = spec.check(typed)
+        if not ok then util.fail(2, "%s: parameter '%s' %s", where, spec.name, why or "is not valid") end
+      end
+      values[spec.name] = typed
+    end
+  end
+  for name in pairs(values) do
+    if not params.find(list, name) then util.fail(2, "%s: parameter '%s' is not one the runbook takes", where, name) end
+  end
+  return values
 end
 
 return params
