@@ -1,6 +1,7 @@
 /* runbook.host: the engine's privileged primitives. Runbooks and policies never see this module:
  * the sandboxed `require` refuses it. Files are written the careful way (0600, fsync, atomic rename)
- * because plans and journals must survive a crash. */
+ * because plans and journals must survive a crash, and created new (O_EXCL, O_NOFOLLOW): a name
+ * planted in advance, a symbolic link above all, is never followed or reused. */
 #define _GNU_SOURCE /* renameat2 */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include "embedded.h"
 #include "luastate.h"
 #include "phase.h"
+#include "sitevm.h"
 #include "versions.h"
 
 #define FILE_META "runbook.host.File"
@@ -41,12 +43,20 @@ static int push_errno(lua_State *L, const char *what)
 
 /* ---- files ---- */
 
+/* read_file(path[, nofollow]): with nofollow, a symbolic link at path is refused (ELOOP), not followed. */
 static int host_read_file(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (lua_toboolean(L, 2) ? O_NOFOLLOW : 0));
+    if (fd < 0)
         return push_errno(L, path);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return push_errno(L, path);
+    }
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     size_t n;
@@ -97,17 +107,43 @@ static void fsync_parent_dir(const char *path)
     }
 }
 
-/* write_file(path, data, mode): atomic replace through a temporary file, fsync'd, then renamed. */
+/* Every file runbook creates is new: O_EXCL, and O_NOFOLLOW so that not even a dangling symbolic
+ * link planted under the name is followed. */
+#define NEW_FILE_FLAGS (O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
+
+/* open_temporary(path, mode) -> fd, with the name (path.tmp.PID.RANDOM) pushed on the stack; or -1.
+ * The name cannot be guessed, and one that exists is never reused, whatever it is. */
+static int open_temporary(lua_State *L, const char *path, mode_t mode)
+{
+    for (int attempt = 0; attempt < 16; attempt++) {
+        unsigned char r[6];
+        char hex[2 * sizeof r + 1];
+        if (RAND_bytes(r, (int)sizeof r) != 1) {
+            errno = EIO;
+            return -1;
+        }
+        hex_encode(r, sizeof r, hex);
+        const char *tmp = lua_pushfstring(L, "%s.tmp.%d.%s", path, (int)getpid(), hex);
+        int fd = open(tmp, NEW_FILE_FLAGS, mode);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+        lua_pop(L, 1);
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/* write_file(path, data, mode): atomic replace through a new temporary file, fsync'd, then renamed. */
 static int host_write_file(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
     mode_t mode = (mode_t)luaL_optinteger(L, 3, 0600);
-    const char *tmp = lua_pushfstring(L, "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int fd = open_temporary(L, path, mode);
     if (fd < 0)
         return push_errno(L, path);
+    const char *tmp = lua_tostring(L, -1);
     if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         int e = errno;
         close(fd);
@@ -131,17 +167,40 @@ struct append_file {
     int fd;
 };
 
-/* open_append(path): an append-only file (mode 0600) whose every line is on disk before append returns. */
+/* open_append(path[, how]): an append-only file (mode 0600) whose every line is on disk before append
+ * returns. how = "new": the file must not exist yet; "existing": it must; by default it is created if
+ * missing. Either way it is a regular file of this user's, and a symbolic link is never followed. */
 static int host_open_append(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    static const char *const hows[] = {"either", "new", "existing", NULL};
+    int how = luaL_checkoption(L, 2, "either", hows);
+    int create = how != 2;
     struct append_file *f = lua_newuserdatauv(L, sizeof *f, 0);
     f->fd = -1;
     luaL_setmetatable(L, FILE_META);
-    f->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (f->fd < 0)
+    int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | (how == 1 ? O_CREAT | O_EXCL : how == 0 ? O_CREAT : 0);
+    f->fd = open(path, flags, 0600);
+    if (f->fd < 0) {
+        if (errno == ELOOP) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "%s is a symbolic link; runbook does not follow links to journals", path);
+            return 2;
+        }
         return push_errno(L, path);
-    fsync_parent_dir(path);
+    }
+    struct stat st;
+    if (fstat(f->fd, &st) != 0)
+        return push_errno(L, path);
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        close(f->fd);
+        f->fd = -1;
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s is not a regular file of yours (uid %d); it is not written to", path, (int)geteuid());
+        return 2;
+    }
+    if (create)
+        fsync_parent_dir(path);
     return 1;
 }
 
@@ -161,6 +220,34 @@ static int file_append(lua_State *L)
     if (write_all(f->fd, data, len) != 0 || fdatasync(f->fd) != 0)
         return push_errno(L, "journal write");
     rb_crash_point("journal");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* truncate(length[, expected_size]) -> true | nil, message: cuts a torn tail off in place, after the
+ * file is on disk; needs no free space, unlike a rewrite. With expected_size, refuses a file that
+ * changed size since it was read. */
+static int file_truncate(lua_State *L)
+{
+    struct append_file *f = check_file(L);
+    lua_Integer length = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, length >= 0, 2, "a length");
+    struct stat st;
+    if (fsync(f->fd) != 0 || fstat(f->fd, &st) != 0)
+        return push_errno(L, "journal repair");
+    if (!lua_isnoneornil(L, 3) && (lua_Integer)st.st_size != luaL_checkinteger(L, 3)) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "the journal changed while it was read (%I bytes, now %I)", luaL_checkinteger(L, 3),
+                        (lua_Integer)st.st_size);
+        return 2;
+    }
+    if (length > (lua_Integer)st.st_size) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "the journal is shorter (%I bytes) than its valid part (%I)", (lua_Integer)st.st_size, length);
+        return 2;
+    }
+    if (ftruncate(f->fd, (off_t)length) != 0 || fsync(f->fd) != 0)
+        return push_errno(L, "journal repair");
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -206,7 +293,7 @@ static int host_create_output(lua_State *L)
     memset(o, 0, sizeof *o);
     o->fd = -1;
     luaL_setmetatable(L, OUTPUT_META);
-    o->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    o->fd = open(path, NEW_FILE_FLAGS, mode);
     if (o->fd < 0)
         return push_errno(L, path);
     o->digest = EVP_MD_CTX_new();
@@ -315,11 +402,13 @@ static int host_mkdirs(lua_State *L)
     return 1;
 }
 
+/* stat(path[, nofollow]) -> {size, mtime, mode, type, uid} | nil, message. With nofollow, a symbolic
+ * link is described itself (type "link"). */
 static int host_stat(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     struct stat st;
-    if (stat(path, &st) != 0)
+    if ((lua_toboolean(L, 2) ? lstat(path, &st) : stat(path, &st)) != 0)
         return push_errno(L, path);
     lua_createtable(L, 0, 4);
     lua_pushinteger(L, (lua_Integer)st.st_size);
@@ -328,8 +417,43 @@ static int host_stat(lua_State *L)
     lua_setfield(L, -2, "mtime");
     lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
     lua_setfield(L, -2, "mode");
-    lua_pushstring(L, S_ISDIR(st.st_mode) ? "directory" : S_ISREG(st.st_mode) ? "file" : "other");
+    lua_pushstring(L, S_ISDIR(st.st_mode) ? "directory" : S_ISREG(st.st_mode) ? "file"
+                      : S_ISLNK(st.st_mode) ? "link" : "other");
     lua_setfield(L, -2, "type");
+    lua_pushinteger(L, (lua_Integer)st.st_uid);
+    lua_setfield(L, -2, "uid");
+    return 1;
+}
+
+/* check_private_dir(path) -> true | nil, message: a directory runbook keeps journals or backups in
+ * must be its user's (or root's) and writable by nobody else, as ssh demands of ~/.ssh: anyone who can
+ * write there can replace a journal or a backup, or plant a link where one will be created. */
+static int host_check_private_dir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return push_errno(L, path);
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return push_errno(L, path);
+    }
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s is owned by uid %d, not by you (uid %d); use a directory of your own", path,
+                        (int)st.st_uid, (int)geteuid());
+        return 2;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        char mode[16];
+        snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 07777));
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s is writable by %s (mode %s): others could replace or add files there; "
+                        "run chmod go-w on it or use another directory", path,
+                        (st.st_mode & S_IWOTH) ? "others" : "its group", mode);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -381,14 +505,27 @@ static int host_term_width(lua_State *L)
     return 1;
 }
 
+/* Output whose reader went away (`runbook apply ... | head`): SIGPIPE is ignored (main.c), so the
+ * write fails with EPIPE instead of killing the process mid-action; the stream is then marked closed
+ * (bit 1: stdout, bit 2: stderr), later writes to it are dropped, and once an apply has trapped
+ * signals the run stops as if interrupted. */
+static volatile sig_atomic_t output_closed = 0;
+
 static int host_write(lua_State *L)
 {
     int fd = (int)luaL_checkinteger(L, 1);
     size_t len;
     const char *s = luaL_checklstring(L, 2, &len);
     FILE *stream = fd == 2 ? stderr : stdout;
-    fwrite(s, 1, len, stream);
-    fflush(stream);
+    int bit = fd == 2 ? 2 : 1;
+    if (output_closed & bit)
+        return 0;
+    errno = 0;
+    size_t written = fwrite(s, 1, len, stream);
+    if ((fflush(stream) != 0 || written < len) && errno == EPIPE) {
+        output_closed |= bit;
+        clearerr(stream);
+    }
     return 0;
 }
 
@@ -429,10 +566,12 @@ static int host_sleep(lua_State *L)
     return 0;
 }
 
-/* ---- signals: the first SIGINT/SIGTERM asks the engine to stop after the current action;
- * a second one ends the process at once (the journal already says which action was under way). ---- */
+/* ---- signals: the first SIGINT/SIGTERM/SIGHUP asks the engine to stop after the actions in flight;
+ * a second one ends the process at once (the journal already says which action was under way).
+ * Closed output (SIGPIPE, ignored: see host_write) stops it the same way. ---- */
 
 static volatile sig_atomic_t interrupt_signal = 0;
+static int signals_trapped = 0;
 
 static void on_interrupt(int sig)
 {
@@ -453,15 +592,27 @@ static int host_trap_signals(lua_State *L)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signals_trapped = 1;
     return 0;
 }
 
+/* interrupted() -> what asked the run to stop ("SIGINT", "SIGTERM", "SIGHUP", "SIGPIPE (...)"), or nothing. */
 static int host_interrupted(lua_State *L)
 {
-    if (interrupt_signal == 0)
-        return 0;
-    lua_pushstring(L, interrupt_signal == SIGINT ? "SIGINT" : "SIGTERM");
-    return 1;
+    switch (interrupt_signal) {
+    case SIGINT: lua_pushliteral(L, "SIGINT"); return 1;
+    case SIGTERM: lua_pushliteral(L, "SIGTERM"); return 1;
+    case SIGHUP: lua_pushliteral(L, "SIGHUP"); return 1;
+    default: break;
+    }
+    if (signals_trapped && output_closed) {
+        lua_pushstring(L, (output_closed & 1) ? "SIGPIPE (standard output was closed)"
+                                              : "SIGPIPE (standard error was closed)");
+        return 1;
+    }
+    return 0;
 }
 
 /* ---- hashing and randomness ---- */
@@ -633,37 +784,6 @@ static int host_phase(lua_State *L)
     return 2;
 }
 
-/* ---- instruction budget for site code (policies): an endless loop ends with a clear error ---- */
-
-static lua_Integer budget_left = 0;
-#define BUDGET_STEP 1000
-
-static void budget_hook(lua_State *L, lua_Debug *ar)
-{
-    (void)ar;
-    budget_left -= BUDGET_STEP;
-    if (budget_left <= 0)
-        luaL_error(L, "instruction budget exhausted (an endless loop?)");
-}
-
-/* call_with_budget(n, f, ...): pcall(f, ...) allowed about n VM instructions; returns pcall's results. */
-static int host_call_with_budget(lua_State *L)
-{
-    lua_Integer budget = luaL_checkinteger(L, 1);
-    luaL_checktype(L, 2, LUA_TFUNCTION);
-    lua_Integer saved_left = budget_left;
-    lua_Hook saved_hook = lua_gethook(L);
-    int saved_mask = lua_gethookmask(L), saved_count = lua_gethookcount(L);
-    budget_left = budget;
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, BUDGET_STEP);
-    int status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0);
-    lua_sethook(L, saved_hook, saved_mask, saved_count);
-    budget_left = saved_left;
-    lua_pushboolean(L, status == LUA_OK);
-    lua_replace(L, 1);
-    return lua_gettop(L);
-}
-
 /* ---- embedded runbooks ---- */
 
 /* embedded_runbooks() -> {name = source text} */
@@ -717,6 +837,7 @@ static const luaL_Reg host_functions[] = {
     {"remove", host_remove},
     {"mkdirs", host_mkdirs},
     {"stat", host_stat},
+    {"check_private_dir", host_check_private_dir},
     {"list_dir", host_list_dir},
     {"realpath", host_realpath},
     {"isatty", host_isatty},
@@ -736,7 +857,8 @@ static const luaL_Reg host_functions[] = {
     {"getpid", host_getpid},
     {"set_phase", host_set_phase},
     {"phase", host_phase},
-    {"call_with_budget", host_call_with_budget},
+    {"call_with_budget", rb_call_with_budget}, /* sitevm.c: the budget and state of site code */
+    {"site_vm", rb_site_vm_new},
     {"embedded_runbooks", host_embedded_runbooks},
     {"load_embedded_runbook", host_load_embedded_runbook},
     {"version", host_version},
@@ -761,6 +883,7 @@ static const luaL_Reg output_methods[] = {
 
 static const luaL_Reg file_methods[] = {
     {"append", file_append},
+    {"truncate", file_truncate},
     {"close", file_close},
     {NULL, NULL},
 };

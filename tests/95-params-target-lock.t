@@ -94,7 +94,7 @@ for k in tmp-a tmp-b tmp-c; do is "$(kv_count "^DELETE /keys/$k ")" 1 "  $k dele
 # Two resumes of one journal: the first killed after its first action began.
 kv_start "tmp-a=slow,tmp-b=slow,tmp-c=slow"
 run_rb plan kv-prune -o "$SCRATCH/slow2.json"
-RUNBOOK_CRASH_AT=journal:2 "$RUNBOOK" apply "$SCRATCH/slow2.json" --yes --journal-dir "$SCRATCH/j2" >/dev/null 2>&1
+{ (RUNBOOK_CRASH_AT=journal:2 exec "$RUNBOOK" apply "$SCRATCH/slow2.json" --yes --journal-dir "$SCRATCH/j2" >/dev/null 2>&1); } 2>/dev/null
 journal=$(ls "$SCRATCH"/j2/*.journal)
 "$RUNBOOK" resume "$journal" --yes >"$SCRATCH/r1.out" 2>&1 &
 r1=$!

@@ -17,9 +17,19 @@ local function absolute(path)
   return path
 end
 
+-- A directory backups go in must be the operator's and writable by nobody else (as ssh wants
+-- ~/.ssh): whoever can write there can replace a backup before it is restored.
+local function private(path)
+  local ok, err = host.check_private_dir(path)
+  if not ok then return nil, "refusing the backup directory: " .. err end
+  return true
+end
+
 -- mkdir(path) -> true | nil, message: the directory and its parents, mode 0700.
 function backup.mkdir(path)
-  return host.mkdirs(absolute(path), tonumber("700", 8))
+  local ok, err = host.mkdirs(absolute(path), tonumber("700", 8))
+  if not ok then return nil, err end
+  return private(path)
 end
 
 -- mkdir_new(prefix) -> path | nil, message: a directory that did not exist before, named
@@ -32,6 +42,8 @@ function backup.mkdir_new(prefix)
     local ok, err = host.mkdirs(parent, tonumber("700", 8))
     if not ok then return nil, err end
   end
+  local fine, why = private(parent ~= "" and parent or "/")
+  if not fine then return nil, why end
   local last_err
   for n = 1, 1000 do
     local path = prefix .. "-" .. n
@@ -56,7 +68,10 @@ end
 
 -- write(path, text) -> {sha256=, size=} | nil, message. Fails if the file exists.
 function backup.write(path, text)
-  local out, err = host.create_output(absolute(path), tonumber("600", 8))
+  local dir = absolute(path):match("^(.*)/[^/]*$")
+  local fine, why = private(dir ~= "" and dir or "/")
+  if not fine then return nil, why end
+  local out, err = host.create_output(path, tonumber("600", 8))
   if not out then return nil, "cannot create backup " .. err end
   local ok, werr = out:write(text)
   if not ok then

@@ -395,6 +395,10 @@ function commands.resume(pos, opts)
   lazy.plan.check_fresh(doc, def, nil, host.now())
   local loaded_policy = plan_policy(doc, def, opts.policy)
   if state.torn then ui.warn("the journal's last line was torn (the process died while writing it); it is ignored") end
+  if state.unverified then
+    ui.warn("the journal was written by an older runbook and holds no digest of its plan: its plan cannot be checked"
+      .. " for edits")
+  end
   -- Finished actions are not repeated, except those that converge on a state an on_stop handler may
   -- have undone (wipe-hub-db's "access is cut"), and only while an action after them still has to
   -- run: a run killed after its last action has nothing that needs the state again.

@@ -117,10 +117,12 @@ function engine.confirm(doc, pending, opts)
   if not host.isatty(0) then
     util.fail(3, "not applying: confirmation needs a terminal on standard input; review the plan and pass --yes to apply without asking")
   end
+  -- Through ui.prompt, with each value escaped: what is typed must match what was shown.
+  local E = ui.escape
   local also = ""
-  for _, text in ipairs(doc.consequences or {}) do also = also .. "\n" .. ui.style.bold("This also: ") .. text end
-  host.write(2, string.format("\n%s will carry out %d action%s on %s.%s\nType %s to go on, anything else to stop: ",
-    doc.runbook, pending, pending == 1 and "" or "s", ui.style.bold(doc.target), also, ui.style.bold(doc.target)))
+  for _, text in ipairs(doc.consequences or {}) do also = also .. "\n" .. ui.style.bold("This also: ") .. E(text) end
+  ui.prompt(string.format("\n%s will carry out %d action%s on %s.%s\nType %s to go on, anything else to stop: ",
+    E(doc.runbook), pending, pending == 1 and "" or "s", ui.style.bold(E(doc.target)), also, ui.style.bold(E(doc.target))))
   local answer = host.read_line()
   if answer == nil or util.trim(answer) ~= doc.target then
     util.fail(3, "aborted at the confirmation (typed %q, expected %q); nothing was changed", answer or "", doc.target)
@@ -291,27 +293,28 @@ end
 -- Prints the outcome and returns the exit status the contract gives it.
 function engine.report(def, doc, ctx, results, j)
   local already = engine.already_done(results)
+  local E = ui.escape -- targets and messages come from servers and plan files
   ui.say("")
-  ui.say(string.format("%s on %s: %d done, %s%d skipped, %d failed%s.", doc.runbook, doc.target, #results.done - #already,
+  ui.say(string.format("%s on %s: %d done, %s%d skipped, %d failed%s.", E(doc.runbook), E(doc.target), #results.done - #already,
     #already > 0 and (#already .. " already done, ") or "", #results.skipped, #results.failed,
     #results.not_run > 0 and (", " .. #results.not_run .. " not run") or ""))
   if #results.skipped > 0 then
     ui.say("Skipped because their precondition no longer held:")
-    for _, r in ipairs(results.skipped) do ui.say("  " .. r.action.target .. ": " .. (r.message or "")) end
+    for _, r in ipairs(results.skipped) do ui.say("  " .. E(r.action.target) .. ": " .. E(r.message or "")) end
   end
   if #results.failed > 0 then
     ui.say("Failed:")
-    for _, r in ipairs(results.failed) do ui.say("  " .. r.action.target .. ": " .. (r.message or "")) end
+    for _, r in ipairs(results.failed) do ui.say("  " .. E(r.action.target) .. ": " .. E(r.message or "")) end
   end
   if def.report then
     local ok, lines = pcall(def.report, ctx, results)
-    if ok and type(lines) == "table" then for _, line in ipairs(lines) do ui.say(line) end end
+    if ok and type(lines) == "table" then for _, line in ipairs(lines) do ui.say(tostring(line)) end end
     if not ok then ui.warn("the runbook's report failed: " .. tostring(lines)) end
   end
   local code = 0
   if results.stop_reason then
     ui.error(string.format("stopped: %s. The journal %s records where; after fixing the cause, run: runbook resume %s",
-      results.stop_reason, j.path, j.path))
+      E(results.stop_reason), j.path, j.path))
     code = 1
   elseif #results.failed > 0 then
     ui.error(string.format("%d action%s failed; journal: %s", #results.failed, #results.failed == 1 and "" or "s", j.path))

@@ -4,6 +4,7 @@
 local core = require "runbook.http_core"
 local sched = require "runbook.sched"
 local json = require "runbook.json"
+local secrets = require "runbook.secrets"
 local ui = require "runbook.ui"
 local util = require "runbook.util"
 
@@ -39,7 +40,47 @@ local function attempt(opts)
   return { status = status, headers = headers, body = body, time = seconds }
 end
 
+-- Where a request goes, as "host" and "host:port" (no user info).
+local function host_of(url)
+  local authority = (url:match("^%a[%w+.-]*://([^/?#]*)") or ""):gsub("^.*@", "")
+  local name = authority:match("^%[(.-)%]") or authority:match("^[^:]*")
+  return name:lower(), authority
+end
+
+-- 127.0.0.0/8, ::1 and localhost: traffic that never leaves the machine.
+local function loopback(name)
+  if name == "localhost" or name == "::1" or name:match("^[0:]*:0*1$") then return true end
+  local a, b, c, d = name:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  return a ~= nil and tonumber(a) == 127 and tonumber(b) < 256 and tonumber(c) < 256 and tonumber(d) < 256
+end
+
+local CREDENTIAL_HEADERS = { authorization = true, ["private-token"] = true, cookie = true, ["proxy-authorization"] = true }
+
+-- The warnings a request deserves before it is sent, each once per run and host: TLS that is not
+-- verified (insecure=true, a kubeconfig's insecure-skip-tls-verify), and credentials sent over plain
+-- HTTP to another machine (readable on the way, and by any proxy in http_proxy).
+local function warn_transport(opts)
+  if type(opts.url) ~= "string" then return end
+  local name, authority = host_of(opts.url)
+  if opts.insecure and opts.url:match("^[Hh][Tt][Tt][Pp][Ss]://") then
+    ui.warn_once("insecure " .. authority, string.format("TLS is NOT VERIFIED for %s (insecure=true, or " ..
+      "insecure-skip-tls-verify in the kubeconfig): anyone on the path can pose as that server and take the " ..
+      "credentials sent to it; give its CA (ca_file) instead", authority))
+  end
+  if opts.url:match("^[Hh][Tt][Tt][Pp]://") and not loopback(name) then
+    local credentials = false
+    for header, value in pairs(opts.headers or {}) do
+      if CREDENTIAL_HEADERS[tostring(header):lower()] or secrets.holds(tostring(value)) then credentials = true end
+    end
+    if credentials then
+      ui.warn_once("plain " .. authority, string.format("%s is plain http://: the token is sent unencrypted, " ..
+        "readable by anyone on the network path (and by any proxy set in http_proxy); use https://", authority))
+    end
+  end
+end
+
 local function prepare(opts)
+  warn_transport(opts)
   local req = util.shallow_copy(opts)
   req.method = (opts.method or "GET"):upper()
   local headers = util.shallow_copy(opts.headers or {})

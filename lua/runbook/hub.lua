@@ -24,7 +24,22 @@ Client.__name = "runbook.hub.Client"
 Client.__tostring = function(c) return "hub client for " .. c.api_url end
 
 -- "https://hub.example.org", ".../hub", ".../hub/api" and ".../hub/api/" all mean the same API.
+-- Credentials in the URL (https://user:password@host) are refused, not stripped: the URL is a
+-- parameter, shown in the plan and saved in it twice, and the hub takes a token, not a password.
+-- That refusal raises (exit 2, like a password in a database_url), so every runbook's parameter
+-- check gives the same advice; the password is remembered as a secret first, so that no message
+-- quoting the URL can show it.
 function hub.api_url(url)
+  if type(url) == "string" then
+    local userinfo = url:match("^%a[%w+.-]*://([^/?#]*)@")
+    if userinfo then
+      local password = userinfo:match(":(.*)$")
+      if password then require("runbook.secrets").remember(password) end
+      util.fail(2, "the hub URL %s holds credentials (user:password@); they would be shown and saved in the plan. "
+        .. "Give the hub's API token in a token file (-p token_file=PATH, mode 0600) or JUPYTERHUB_API_TOKEN, "
+        .. "and the URL without them", util.redact_url(url))
+    end
+  end
   if type(url) ~= "string" or not url:match("^https?://[^/]+") then
     return nil, string.format("'%s' is not a hub URL (expected http(s)://host[/prefix][/hub/api])", tostring(url))
   end
@@ -61,6 +76,7 @@ function hub.connect(opts)
   local token
   token, err = read_token(opts)
   if not token then return nil, err end
+  require("runbook.secrets").remember(token) -- whatever echoes it (a hostile 401 body) shows ***
   return setmetatable({
     api_url = api,
     host = api:match("^https?://([^/]+)"),

@@ -1,5 +1,5 @@
 -- Inventories: one command for every hub of a site. An inventory is a sandboxed Lua file, like a
--- policy, that names targets and their parameters:
+-- policy (its own Lua state, memory limit and instruction budget), that names targets and their parameters:
 --   defaults = { days = 120 }                                       -- for every target
 --   targets = {
 --     { name = "science", hub = "https://science.example.org", token_file = "/etc/runbook/science.token",
@@ -20,11 +20,14 @@ local RESERVED = { name = true, policy = true }
 function inventory.load(path, def)
   local text, err = host.read_file(path)
   if not text then util.fail(2, "cannot read inventory %s", err) end
-  local values = {}
-  local chunk, syntax = load(text, "@" .. path, "t", sandbox.policy_env(path:match("[^/]+$"), values))
+  local vm = sandbox.site_vm(path:match("[^/]+$"))
+  local chunk, syntax = vm:load(text, "@" .. path)
   if not chunk then util.fail(2, "inventory has a syntax error: %s", syntax) end
   local ok, run_err = host.call_with_budget(50 * 1000 * 1000, chunk)
   if not ok then util.fail(2, "inventory %s failed: %s", path, tostring(run_err)) end
+  local got, values = pcall(vm.values, vm)
+  if not got then util.fail(2, "inventory %s: %s", path, tostring(values)) end
+  vm:close() -- an inventory is data: nothing of its state is needed once copied
   for key in pairs(values) do
     if key ~= "targets" and key ~= "defaults" then
       util.fail(2, "inventory %s sets '%s'; an inventory sets only `targets` and `defaults`", path, key)

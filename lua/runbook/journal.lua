@@ -1,14 +1,19 @@
 -- The journal of one apply: JSON lines, each on disk (fdatasync) before the engine goes on.
--- The first line holds the whole plan, so `runbook resume JOURNAL` needs nothing else; then a start
--- and an end line per action. A torn last line (power lost mid-write) is ignored; any other damage
--- refuses the resume rather than guessing.
+-- The first line holds the whole plan and its digest, so `runbook resume JOURNAL` needs nothing else;
+-- then a start and an end line per action. A torn last line (power lost mid-write) is cut off in
+-- place; any other damage (an edited plan, an end without its start) refuses the resume rather than
+-- guessing. Journals are created new in a directory only their user can write, never through a link.
 local host = require "runbook.host"
 local json = require "runbook.json"
 local plan = require "runbook.plan"
+local secrets = require "runbook.secrets"
 local util = require "runbook.util"
 
 local journal = {}
-journal.FORMAT = "runbook-journal/1"
+-- Format 2 adds the plan's digest to the first line; journals of format 1 (written before) are still
+-- resumed, with a warning that their plan cannot be checked.
+journal.FORMAT = "runbook-journal/2"
+journal.FORMAT_V1 = "runbook-journal/1"
 
 local Journal = {}
 Journal.__index = Journal
@@ -21,8 +26,22 @@ function journal.default_dir()
   return home .. "/.local/state/runbook"
 end
 
-local function open(path)
-  local file, err = host.open_append(path)
+-- A journal directory must be the operator's and writable by nobody else (as ssh wants ~/.ssh):
+-- whoever can write there can swap a journal or plant a link where one will be created.
+local function check_dir(dir)
+  local ok, err = host.check_private_dir(dir)
+  if not ok then util.fail(1, "refusing the journal directory: %s", err) end
+end
+
+local function dir_of(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+-- open(path, create): created new (never an existing file, never through a symbolic link), or, for a
+-- resume, the existing journal itself, never a link to one.
+local function open(path, create)
+  check_dir(dir_of(path) == "" and "/" or dir_of(path))
+  local file, err = host.open_append(path, create and "new" or "existing")
   if not file then util.fail(1, "cannot open the journal: %s", err) end
   return setmetatable({ path = path, file = file }, Journal)
 end
@@ -31,7 +50,8 @@ end
 -- going on without a record is exactly what the journal exists to prevent.
 function Journal:record(event)
   event.time = util.format_time(host.now())
-  local ok, err = self.file:append(json.encode_compact(event) .. "\n")
+  -- A secret a server echoed into a message is not written (runbook.secrets).
+  local ok, err = self.file:append(secrets.redact(json.encode_compact(event)) .. "\n")
   if not ok then util.fail(1, "cannot write the journal %s: %s; stopping", self.path, err) end
 end
 
@@ -44,24 +64,45 @@ function journal.create(dir, doc)
   if not ok then util.fail(1, "cannot create the journal directory: %s", err) end
   local stamp = os.date("!%Y%m%dT%H%M%SZ")
   local path = string.format("%s/%s-%s-%d.journal", dir, doc.runbook, stamp, host.getpid())
-  local j = open(path)
-  j:record({ type = "plan", format = journal.FORMAT, plan = doc, pid = host.getpid() })
+  local j = open(path, true)
+  j:record({ type = "plan", format = journal.FORMAT, plan = doc, plan_digest = journal.plan_digest(doc),
+             pid = host.getpid() })
   return j
 end
 
 function journal.reopen(path)
-  return open(path)
+  return open(path, false)
+end
+
+-- The digest of a plan as the journal holds it: of the document read back from its JSON line (numbers
+-- and empty lists as decoding gives them), so resume computes the same digest from the line.
+function journal.plan_digest(doc)
+  return plan.digest(json.decode(json.encode_compact(doc)))
 end
 
 -- read(path) -> {plan, outcomes = {[id] = end event}, started = {[id] = time of its first start event},
---                torn = bool, finished = bool}
+--                torn = bool, finished = bool, size = bytes read}
+-- The journal resume trusts: any damage journal.parse found refuses it (exit 2, naming the line).
 function journal.read(path)
-  local text, err = host.read_file(path)
+  local st = host.stat(path, true)
+  if st and st.type == "link" then
+    util.fail(2, "journal %s is a symbolic link; runbook does not follow links to journals: give the journal's own path",
+      path)
+  end
+  local text, err = host.read_file(path, true)
   if not text then util.fail(2, "cannot read journal %s", err) end
-  return journal.parse(text, path)
+  local state = journal.parse(text, path)
+  if state.damage then util.fail(2, "%s", state.damage) end
+  state.size = #text
+  return state
 end
 
--- parse(text, path): what read returns, from the journal's text (path names it in messages; a fuzz entry).
+-- parse(text, path): what read returns, from the journal's text (path names it in messages; a fuzz
+-- entry). A journal that is not one at all raises (exit 2); one whose lines contradict each other or
+-- its plan gets state.damage, the first problem with its line number: read refuses it, a reader that
+-- only looks up records (userbackup) may go on. The lines must tell one story: a plan whose digest
+-- matches it, each end after its action's start, only actions of the plan, nothing after the finish
+-- but a resume.
 function journal.parse(text, path)
   local lines = {}
   for line in text:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
@@ -69,6 +110,10 @@ function journal.parse(text, path)
   local tail = #text > 0 and text:sub(-1) ~= "\n"
   local state = { path = path, outcomes = {}, started = {}, torn = false, finished = false, events = 0 }
   if tail then state.torn = true end -- written without its newline: the process died mid-write
+  local function damaged(n, fmt, ...)
+    state.damage = state.damage or string.format("journal %s is damaged at line %d (%s); it cannot be resumed safely",
+      path, n, string.format(fmt, ...))
+  end
   for n, line in ipairs(lines) do
     local event = json.decode(line)
     if type(event) ~= "table" or type(event.type) ~= "string" then
@@ -82,14 +127,33 @@ function journal.parse(text, path)
       util.fail(2, "journal %s is damaged at line %d (an action without its id); it cannot be resumed safely", path, n)
     end
     if n == 1 then
-      if event.type ~= "plan" or event.format ~= journal.FORMAT or type(event.plan) ~= "table" then
+      if event.type ~= "plan" or (event.format ~= journal.FORMAT and event.format ~= journal.FORMAT_V1)
+          or type(event.plan) ~= "table" then
         util.fail(2, "%s is not a runbook journal (its first line holds no plan)", path)
+      end
+      -- The plan is what resume carries out: it must be the one the apply journaled. The digest is
+      -- taken before check_document fills in defaults. Journals of the first format (before digests)
+      -- have none to check.
+      if event.format == journal.FORMAT_V1 and event.plan_digest == nil then
+        state.unverified = true
+      else
+        local ok, digest = pcall(plan.digest, event.plan)
+        if type(event.plan_digest) ~= "string" then
+          damaged(1, "its plan has no digest")
+        elseif not ok or digest ~= event.plan_digest then
+          damaged(1, "its plan does not match the digest recorded with it: the plan was edited")
+        end
       end
       plan.check_document(event.plan, path) -- resume relies on the same fields as apply
       state.plan = event.plan
+    elseif state.finished and event.type ~= "resume" then
+      damaged(n, "a %s line after the run's finish line", event.type)
+    elseif (event.type == "start" or event.type == "end") and not state.plan.actions[event.id] then
+      damaged(n, "action %d is not in the journal's plan", event.id)
     elseif event.type == "start" then
       state.started[event.id] = state.started[event.id] or event.time or true
     elseif event.type == "end" then
+      if not state.started[event.id] then damaged(n, "the end of action %d, which never started", event.id) end
       state.outcomes[event.id] = event
     elseif event.type == "finish" then
       state.finished = true
@@ -103,11 +167,17 @@ function journal.parse(text, path)
   return state
 end
 
--- Drops a torn last line before appending again, so it cannot glue itself to the next record.
+-- Drops a torn last line before appending again, so it cannot glue itself to the next record. The
+-- journal is cut in place (on disk first, then truncated to its valid lines): no copy, so no free
+-- space is needed, and no second file exists even for a moment.
 function journal.repair(state)
   if not state.torn then return end
-  local ok, err = host.write_file(state.path, state.valid_text, tonumber("600", 8))
-  if not ok then util.fail(1, "cannot repair the journal: %s", err) end
+  check_dir(dir_of(state.path) == "" and "/" or dir_of(state.path))
+  local file, err = host.open_append(state.path, "existing")
+  if not file then util.fail(1, "cannot repair the journal: %s", err) end
+  local ok, terr = file:truncate(#state.valid_text, state.size)
+  file:close()
+  if not ok then util.fail(1, "cannot repair the journal %s: %s", state.path, terr) end
 end
 
 return journal

@@ -144,6 +144,10 @@ function pg.connect(target, opts)
   opts = check_options(opts)
   local secrets, err = secrets_of(target)
   if not secrets then return nil, err, { kind = "input" } end
+  -- Held for the whole process (runbook.secrets): no output, plan or journal may show them.
+  local registry = require "runbook.secrets"
+  for _, secret in ipairs(secrets) do registry.remember(secret) end
+  registry.remember(os.getenv("PGPASSWORD"))
   local shown = target == "" and "(PG* variables and defaults)" or pg.redact(target)
   ui.verbose("pg: connecting to " .. shown)
   local conn, message, details = core.connect(target, opts)

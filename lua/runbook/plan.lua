@@ -3,6 +3,7 @@
 -- bytes, so a later process can apply exactly what was reviewed, and refuses anything else.
 local host = require "runbook.host"
 local json = require "runbook.json"
+local secrets = require "runbook.secrets"
 local util = require "runbook.util"
 
 local plan = {}
@@ -107,6 +108,7 @@ function plan.write(doc, emit)
   local hasher = host.hasher()
   local pending, size = {}, 0
   local function out(s)
+    s = secrets.redact(s) -- a secret a server echoed into a reason or a fact is not saved (runbook.secrets)
     hasher:update(s)
     pending[#pending + 1] = s
     size = size + #s
@@ -145,8 +147,9 @@ function plan.encode(doc)
 end
 
 -- save(doc, path): written to a temporary file (0600) and renamed, so a crash leaves no half plan.
+-- The temporary file is created new, under a name nobody can guess and plant a file or link at first.
 function plan.save(doc, path)
-  local tmp = path .. ".tmp." .. host.getpid()
+  local tmp = path .. ".tmp." .. host.getpid() .. "." .. host.random_hex(6)
   local out, err = host.create_output(tmp, tonumber("600", 8))
   if not out then util.fail(1, "cannot save the plan: %s", err) end
   local ok, write_err = pcall(plan.write, doc, function(s)

@@ -3,7 +3,8 @@
 --   protected_users = { "alice" }
 --   exclude = function(user) return user.groups and user.groups.staff end
 -- Nothing else: no io, no os.execute, no require, no environment. Every key is checked against what
--- the runbook declares, and the policy's code runs under an instruction budget.
+-- the runbook declares. The policy's code runs in a Lua state of its own with a memory limit, under
+-- an instruction budget (sandbox.site_vm, src/sitevm.c).
 local host = require "runbook.host"
 local params = require "runbook.params"
 local sandbox = require "runbook.sandbox"
@@ -36,13 +37,13 @@ end
 function policy.load(path, def)
   local text, err = host.read_file(path)
   if not text then util.fail(2, "cannot read policy file %s", err) end
-  local values = {}
-  local label = path:match("[^/]+$")
-  local env = sandbox.policy_env(label, values)
-  local chunk, syntax = load(text, "@" .. path, "t", env)
+  local vm = sandbox.site_vm(path:match("[^/]+$"))
+  local chunk, syntax = vm:load(text, "@" .. path)
   if not chunk then util.fail(2, "policy file has a syntax error: %s", syntax) end
   local ok, run_err = host.call_with_budget(LOAD_BUDGET, chunk)
   if not ok then util.fail(2, "policy file %s failed: %s", path, tostring(run_err)) end
+  local got, values = pcall(vm.values, vm)
+  if not got then util.fail(2, "policy file %s: %s", path, tostring(values)) end
   local keys = allowed_keys(def)
   for _, key in ipairs(util.sorted_keys(values)) do
     local kind = keys[key]
@@ -65,7 +66,10 @@ function policy.hooks(loaded, def)
   for name in pairs(def.policy) do
     local value = loaded.values[name]
     if type(value) == "function" then
-      -- Site code runs under a budget: an endless loop stops with a message naming the function.
+      -- Site code runs under a budget: an endless loop stops with a message naming the function. The
+      -- function is a proxy into the policy's own Lua state: what it is given is a deep copy, so a
+      -- policy that edits the user it is shown changes nothing the runbook decides with (the hub's
+      -- data decides), and what it returns is a copy too, bounded (strings of at most 1000 bytes).
       hooks[name] = function(...)
         local results = table.pack(host.call_with_budget(CALL_BUDGET, value, ...))
         if not results[1] then

@@ -1,5 +1,7 @@
 -- How a plan reads on a terminal: what will be done, grouped by kind, and what was left alone,
 -- grouped by reason. Long lists are cut with a count; the full list is in --output json and -o files.
+-- Everything in a plan may come from a server (names, reasons, facts) or from a plan file someone
+-- else wrote: each value is passed through ui.escape (E below) before it is placed in a line.
 local ui = require "runbook.ui"
 local util = require "runbook.util"
 
@@ -7,13 +9,24 @@ local render = {}
 
 local SHOWN_PER_GROUP = 20
 
+local E = ui.escape
+
 local function value_text(v)
   if type(v) == "table" then
     local items = {}
-    for _, x in ipairs(v) do items[#items + 1] = tostring(x) end
+    for _, x in ipairs(v) do items[#items + 1] = E(x) end
     return "{" .. table.concat(items, ",") .. "}"
   end
-  return tostring(v)
+  return E(v)
+end
+
+-- A note may span lines (an EXPLAIN): each line escaped, the later ones indented under the first.
+local function say_note(label, text)
+  local first = true
+  for line in (tostring(text) .. "\n"):gmatch("(.-)\n") do
+    ui.say(first and (label .. E(line)) or ("  " .. E(line)))
+    first = false
+  end
 end
 
 local function group_by(items, key_of)
@@ -31,21 +44,21 @@ end
 
 -- Skip reasons carry details ("active 3 days ago"); group them by their general part.
 local function reason_group(reason)
-  return (reason:gsub(" %(.*%)$", ""):gsub("%d+", "N"))
+  return (tostring(reason):gsub(" %(.*%)$", ""):gsub("%d+", "N"))
 end
 
 function render.plan(doc, opts)
   local verbose = opts and opts.verbose or 0
   local limit = verbose > 0 and math.huge or SHOWN_PER_GROUP
   local s = ui.style
-  ui.say(string.format("%s %s on %s", s.bold("Plan:"), doc.runbook, s.bold(doc.target)))
-  ui.say(string.format("  made %s with runbook %s (sha256 %s)", doc.created,
-    doc.runbook_source == "built-in" and "built-in" or doc.runbook_source, doc.runbook_sha256:sub(1, 12)))
-  if doc.policy then ui.say("  policy " .. doc.policy.path) end
+  ui.say(string.format("%s %s on %s", s.bold("Plan:"), E(doc.runbook), s.bold(E(doc.target))))
+  ui.say(string.format("  made %s with runbook %s (sha256 %s)", E(doc.created),
+    E(doc.runbook_source), E(doc.runbook_sha256:sub(1, 12))))
+  if doc.policy then ui.say("  policy " .. E(doc.policy.path)) end
   local rows = {}
   for _, name in ipairs(util.sorted_keys(doc.params)) do
     local source = doc.param_sources[name]
-    rows[#rows + 1] = { "  " .. name, value_text(doc.params[name]), source and s.dim("(" .. source .. ")") or "" }
+    rows[#rows + 1] = { "  " .. E(name), value_text(doc.params[name]), source and s.dim("(" .. E(source) .. ")") or "" }
   end
   if #rows > 0 then
     ui.say(s.bold("Parameters:"))
@@ -55,10 +68,10 @@ function render.plan(doc, opts)
   if #facts > 0 then
     ui.say(s.bold("Found:"))
     local fact_rows = {}
-    for _, name in ipairs(facts) do fact_rows[#fact_rows + 1] = { "  " .. name:gsub("_", " "), value_text(doc.facts[name]) } end
+    for _, name in ipairs(facts) do fact_rows[#fact_rows + 1] = { "  " .. E(name:gsub("_", " ")), value_text(doc.facts[name]) } end
     ui.table(fact_rows)
   end
-  for _, note in ipairs(doc.notes) do ui.say(s.yellow("Note: ") .. note) end
+  for _, note in ipairs(doc.notes) do say_note(s.yellow("Note: "), note) end
 
   ui.say("")
   if #doc.actions == 0 then
@@ -68,17 +81,17 @@ function render.plan(doc, opts)
     local groups, order = group_by(doc.actions, function(a) return a.kind end)
     for _, kind in ipairs(order) do
       local list = groups[kind]
-      ui.say(string.format("  %s (%d)", s.cyan(kind), #list))
+      ui.say(string.format("  %s (%d)", s.cyan(E(kind)), #list))
       local action_rows = {}
       for n, a in ipairs(list) do
         if n > limit then break end
-        action_rows[#action_rows + 1] = { "    " .. a.target, s.dim(a.reason) }
+        action_rows[#action_rows + 1] = { "    " .. E(a.target), s.dim(E(a.reason)) }
       end
       ui.table(action_rows)
       if #list > limit then ui.say(string.format("    ... and %d more (-v lists all; --output json or -o FILE has them)", #list - limit)) end
     end
   end
-  for _, text in ipairs(doc.consequences or {}) do ui.say(s.bold(s.yellow("Consequence: ")) .. text) end
+  for _, text in ipairs(doc.consequences or {}) do say_note(s.bold(s.yellow("Consequence: ")), text) end
   if #doc.skipped > 0 then
     ui.say("")
     ui.say(string.format("%s %d, by reason", s.bold("Left alone:"), #doc.skipped))
@@ -86,11 +99,11 @@ function render.plan(doc, opts)
     table.sort(order, function(a, b) return #groups[a] > #groups[b] or (#groups[a] == #groups[b] and a < b) end)
     for _, key in ipairs(order) do
       local list = groups[key]
-      ui.say(string.format("  %s (%d)", key, #list))
+      ui.say(string.format("  %s (%d)", E(key), #list))
       local shown = {}
       for n, item in ipairs(list) do
         if n > math.min(limit, 5) and verbose == 0 then break end
-        shown[#shown + 1] = { "    " .. item.target, s.dim(item.reason) }
+        shown[#shown + 1] = { "    " .. E(item.target), s.dim(E(item.reason)) }
       end
       ui.table(shown)
       if #shown < #list then ui.say(string.format("    ... and %d more", #list - #shown)) end

@@ -1,6 +1,25 @@
 -- Everything the operator reads. Machine output (--output json) goes to stdout; human text goes to
 -- stdout in text mode and to stderr in json mode, so scripts can parse stdout whatever happens.
+--
+-- Text from servers (user names, reasons, messages) is untrusted: a hub keeps ESC, CR, LF and BEL in
+-- user names, and a name like "\27]52;c;...\7" would write the operator's clipboard. So every byte
+-- runbook writes as text goes through one filter here (ui.say, info, warn, error, verbose, table,
+-- progress, prompt): control characters (C0, DEL, C1 U+0080-U+009F, the bidirectional overrides) and
+-- invalid UTF-8 are shown escaped, visibly ("\x1b", "\r", "\x07", "\u0085", "\xff"), and every secret
+-- the process holds (runbook.secrets) is replaced by ***. Two characters are kept because the
+-- engine's own text is made of them: TAB, and LF as the end of a line the caller wrote -- except
+-- while actions are applied, when each ui.say is one line (the line of one action) and an LF in it
+-- can only have come from data. Values from servers that the engine places into its lines (the plan,
+-- the report, the confirmation) are passed through ui.escape first, which escapes LF and TAB too.
+-- Backslashes are not doubled: a name that contains the four characters "\x1b" prints as they do;
+-- --output json is the exact form.
+--
+-- Styles (bold, colors) are not escape sequences while the text is being put together: ui.style
+-- wraps text in a marker made of a per-process random nonce, which the filter turns into SGR
+-- sequences after escaping everything else. A server cannot forge the marker; so it can neither
+-- send escape sequences itself nor close or open our styles.
 local host = require "runbook.host"
+local secrets = require "runbook.secrets"
 
 local ui = { output = "text", verbose_level = 0, quiet = false, color = false }
 
@@ -15,9 +34,86 @@ function ui.configure(opts)
   ui.err_color = want_color and host.isatty(2)
 end
 
+-- ---- escaping ----
+
+local NAMED = { [9] = "\\t", [10] = "\\n", [13] = "\\r" }
+
+-- U+202A-U+202E and U+2066-U+2069 reorder what a terminal shows ("Trojan Source").
+local function invisible_control(cp)
+  return (cp >= 0x80 and cp <= 0x9F) or (cp >= 0x202A and cp <= 0x202E) or (cp >= 0x2066 and cp <= 0x2069)
+end
+
+local function lead_length(b)
+  if b >= 0xC2 and b <= 0xDF then return 2 end
+  if b >= 0xE0 and b <= 0xEF then return 3 end
+  if b >= 0xF0 and b <= 0xF4 then return 4 end
+  return nil
+end
+
+-- escape_text(s, keep_lines): s with controls and invalid UTF-8 made visible; LF and TAB kept when
+-- keep_lines. Idempotent: what it returns has nothing left to escape.
+local function escape_text(s, keep_lines)
+  if not s:find("[%z\1-\31\127-\255]") then return s end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local j = s:find("[%z\1-\31\127-\255]", i)
+    if not j then
+      out[#out + 1] = s:sub(i)
+      break
+    end
+    if j > i then out[#out + 1] = s:sub(i, j - 1) end
+    local b = s:byte(j)
+    if b < 0x80 then
+      if keep_lines and (b == 9 or b == 10) then
+        out[#out + 1] = string.char(b)
+      else
+        out[#out + 1] = NAMED[b] or string.format("\\x%02x", b)
+      end
+      i = j + 1
+    else
+      local len = lead_length(b)
+      local seq = len and s:sub(j, j + len - 1)
+      if seq and #seq == len and seq:find("^[\128-\255][\128-\191]+$") and utf8.len(seq) == 1 then
+        local cp = utf8.codepoint(seq)
+        out[#out + 1] = invisible_control(cp) and string.format("\\u%04x", cp) or seq
+        i = j + len
+      else
+        out[#out + 1] = string.format("\\x%02x", b)
+        i = j + 1
+      end
+    end
+  end
+  return table.concat(out)
+end
+
+-- ui.escape(value) -> its text, every control character (LF and TAB too) and invalid byte made
+-- visible. For values from servers placed into a line: names, reasons, messages.
+function ui.escape(value)
+  return escape_text(tostring(value), false)
+end
+
+-- ---- styles ----
+
+local nonce -- made when the first style is painted: only runs with colors need one
+
+local function make_nonce()
+  local bytes
+  local f = io and io.open("/dev/urandom", "rb")
+  if f then
+    bytes = f:read(12)
+    f:close()
+  end
+  if not bytes or #bytes < 12 then
+    bytes = tostring({}) .. tostring(host.monotonic()) .. tostring(host.now()) .. tostring(host.getpid())
+  end
+  -- Printable, so that a marker that got past the filter (it never should) shows as text.
+  return "{" .. bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end) .. "}"
+end
+
 local function paint(enabled, code, s)
   if not enabled then return s end
-  return "\27[" .. code .. "m" .. s .. "\27[0m"
+  nonce = nonce or make_nonce()
+  return nonce .. code .. "m" .. s .. nonce .. "0m"
 end
 
 -- ui.style.red("text"), for the human stream.
@@ -27,52 +123,99 @@ end })
 
 local function err_style(name, s) return paint(ui.err_color, codes[name], s) end
 
--- Human-readable report lines (the plan, the results).
-function ui.say(s)
-  host.write(ui.output == "json" and 2 or 1, (s or "") .. "\n")
+-- The filter every text output goes through: secrets out, controls escaped, styles painted.
+local function filter(text, keep_lines)
+  text = secrets.redact(tostring(text))
+  if not (nonce and text:find(nonce, 1, true)) then return secrets.redact(escape_text(text, keep_lines)) end
+  local out, pos = {}, 1
+  while true do
+    local s, e = text:find(nonce, pos, true)
+    out[#out + 1] = escape_text(text:sub(pos, (s or #text + 1) - 1), keep_lines)
+    if not s then break end
+    local code, after = text:match("^([%d;]+)m()", e + 1)
+    if code then
+      out[#out + 1] = "\27[" .. code .. "m"
+      pos = after
+    else
+      pos = e + 1
+    end
+  end
+  return secrets.redact(table.concat(out))
+end
+ui.filter = filter
+
+-- The width of text as it will show: escaped, without style markers, in characters (UTF-8).
+local function shown_width(s)
+  s = tostring(s)
+  if nonce then s = s:gsub(nonce:gsub("%p", "%%%0") .. "[%d;]+m", "") end
+  s = escape_text(s, false)
+  return utf8.len(s) or #s
 end
 
--- Machine-readable document, only in json mode.
+-- While actions are applied, each ui.say is the line of one action: an LF in it came from data.
+local function one_line()
+  return (host.phase()) == "apply"
+end
+
+-- Human-readable report lines (the plan, the results).
+function ui.say(s)
+  host.write(ui.output == "json" and 2 or 1, filter(s or "", not one_line()) .. "\n")
+end
+
+-- Machine-readable document, only in json mode. JSON escapes controls itself and stays exact;
+-- only secrets are taken out.
 function ui.emit_json(text)
-  host.write(1, text .. "\n")
+  host.write(1, secrets.redact(text) .. "\n")
 end
 
 function ui.info(s)
-  if not ui.quiet then host.write(2, s .. "\n") end
+  if not ui.quiet then host.write(2, filter(s, true) .. "\n") end
 end
 
 function ui.verbose(s, level)
-  if ui.verbose_level >= (level or 1) then host.write(2, err_style("dim", s) .. "\n") end
+  if ui.verbose_level >= (level or 1) then host.write(2, filter(err_style("dim", s), true) .. "\n") end
 end
 
 function ui.warn(s)
-  host.write(2, err_style("yellow", "warning: ") .. s .. "\n")
+  host.write(2, filter(err_style("yellow", "warning: ") .. s, true) .. "\n")
+end
+
+-- warn_once(key, s): the warning once per run, however often its cause comes up.
+local warned = {}
+function ui.warn_once(key, s)
+  if warned[key] then return end
+  warned[key] = true
+  ui.warn(s)
 end
 
 function ui.error(s)
-  host.write(2, err_style("red", "runbook: ") .. s .. "\n")
+  host.write(2, filter(err_style("red", "runbook: ") .. s, true) .. "\n")
 end
 
--- Pads a cell to a width counted in characters (UTF-8), not bytes.
+-- A question on stderr, answered on the same line (the confirmation).
+function ui.prompt(s)
+  host.write(2, filter(s, true))
+end
+
+-- Pads a cell to a width counted in characters as shown (UTF-8, escaped, unstyled), not bytes.
 function ui.pad(s, width)
   s = tostring(s)
-  local n = utf8.len(s) or #s
+  local n = shown_width(s)
   return n >= width and s or s .. string.rep(" ", width - n)
 end
 
--- Prints rows as aligned columns; the last column is not padded.
+-- Prints rows as aligned columns; the last column is not padded. Cells are shown escaped.
 function ui.table(rows, indent)
   local widths = {}
   for _, row in ipairs(rows) do
-    for i = 1, #row - 1 do
-      local n = utf8.len(tostring(row[i])) or #tostring(row[i])
-      widths[i] = math.max(widths[i] or 0, n)
-    end
+    for i = 1, #row - 1 do widths[i] = math.max(widths[i] or 0, shown_width(row[i])) end
   end
   for _, row in ipairs(rows) do
     local cells = {}
-    for i, cell in ipairs(row) do cells[i] = i < #row and ui.pad(cell, widths[i]) or tostring(cell) end
-    ui.say((indent or "") .. table.concat(cells, "  "))
+    for i, cell in ipairs(row) do
+      cells[i] = filter(i < #row and ui.pad(cell, widths[i]) or tostring(cell), false)
+    end
+    host.write(ui.output == "json" and 2 or 1, filter(indent or "", false) .. table.concat(cells, "  ") .. "\n")
   end
 end
 
@@ -98,6 +241,7 @@ function ui.progress(label, done, total)
   else
     text = string.format("%s: %d (%.0f/s)", label, done, rate)
   end
+  text = filter(text, false)
   if tty then
     host.write(2, "\r\27[K" .. text .. (finished and "\n" or ""))
   elseif now - st.started >= 2 or finished and now - st.started >= 2 then

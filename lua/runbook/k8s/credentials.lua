@@ -6,6 +6,7 @@ local base64 = require "runbook.k8s.base64"
 local host = require "runbook.host"
 local json = require "runbook.json"
 local plugin_core = require "runbook.k8s_plugin_core"
+local secrets = require "runbook.secrets"
 local util = require "runbook.util"
 
 local credentials = {}
@@ -17,7 +18,10 @@ local Credentials = {}
 Credentials.__index = Credentials
 
 -- new(access) where access comes from config.resolve.
+-- Every token and key read here is remembered as a secret (runbook.secrets): output never shows it.
 function credentials.new(access)
+  if access.auth then secrets.remember(access.auth.token) end
+  if access.tls then secrets.remember(access.tls.client_key_pem) end
   return setmetatable({ auth = access.auth, access = access, cached = nil }, Credentials)
 end
 
@@ -90,6 +94,8 @@ local function plugin_credential(self)
   if c and (not c.expires or c.expires - EXPIRY_MARGIN > host.now()) then return c end
   local fresh, err = run_plugin(self)
   if not fresh then return nil, err end
+  secrets.remember(fresh.token)
+  secrets.remember(fresh.key_pem)
   self.cached = fresh
   return fresh
 end
@@ -103,6 +109,7 @@ function Credentials:headers()
     if not body then return nil, "cannot read the token file " .. err end
     local token = util.trim(body)
     if token == "" then return nil, "the token file " .. auth.token_file .. " is empty" end
+    secrets.remember(token)
     return { Authorization = "Bearer " .. token }
   end
   if auth.kind == "exec" then
