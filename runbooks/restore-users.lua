@@ -39,13 +39,7 @@ local function prune_run(ctx)
   return run
 end
 
-local function field(t, ...)
-  for _, key in ipairs({ ... }) do
-    if type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
+local field = storage.field
 
 -- The volumes of a record that prune-dormant kept, with what is needed to attach them again.
 local function kept_volumes(record)

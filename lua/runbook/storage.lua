@@ -80,6 +80,7 @@ end
 
 -- ---- finding claims ----
 
+-- field(obj, "spec", "claimRef", "uid") -> the nested value, or nil where any step is missing (or null)
 local function field(t, ...)
   for _, key in ipairs({ ... }) do
     if type(t) ~= "table" then return nil end
@@ -88,6 +89,7 @@ local function field(t, ...)
   if t == json.null then return nil end
   return t
 end
+storage.field = field
 
 -- A claim as plans record it: enough to show it, check it again and keep its volume.
 local function summarize(claim, volumes)
