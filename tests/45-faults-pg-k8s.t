@@ -22,7 +22,7 @@ STARTED=$SECONDS
 pg_start "$SCRATCH/pg" >/dev/null 2>&1 || { ok 1 "PostgreSQL starts"; done_testing; exit 1; }
 
 PGX=$SCRATCH/pgproxy K8X=$SCRATCH/k8sproxy
-PGX_PORT=$(tcpfault "$PGX" "$PG_PORT")
+tcpfault "$PGX" "$PG_PORT"; PGX_PORT=$TCPFAULT_PORT
 ok $([ -n "$PGX_PORT" ]; echo $?) "the fault proxy in front of PostgreSQL listens on $PGX_PORT"
 
 # The hub's schema, as JupyterHub 3.0 names it (14 tables, 9 sequences), owned by the role hub; what the
@@ -66,7 +66,7 @@ PYEOF
 fake_k8s_start "$SCRATCH/k8s" "$SCRATCH/seed/seed.json" --pod-start-seconds 0.3 --pod-stop-seconds 0.3 \
   --namespace-termination-seconds 0.5 || { ok 1 "fake API server starts"; done_testing; exit 1; }
 D=$FAKE_K8S_DIR
-K8X_PORT=$(tcpfault "$K8X" "$K8S_PORT")
+tcpfault "$K8X" "$K8S_PORT"; K8X_PORT=$TCPFAULT_PORT
 # The same kubeconfig, its server the proxy (the certificate names 127.0.0.1: TLS is unchanged).
 sed "s#$K8S_SERVER#https://127.0.0.1:$K8X_PORT#" "$KUBECONFIG_FILE" >"$D/kubeconfig-proxy"
 export KUBECONFIG=$D/kubeconfig-proxy

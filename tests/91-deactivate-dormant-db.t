@@ -236,7 +236,7 @@ done
 # the batch under way rolls back, the run stops with the batch's failure naming the database, and resume
 # (through the proxy, without faults) finishes: each user deleted once, in one published backup ---
 PGX="$SCRATCH/pgproxy"
-PGX_PORT=$(tcpfault "$PGX" "$PG_PORT")
+tcpfault "$PGX" "$PG_PORT"; PGX_PORT=$TCPFAULT_PORT
 ok $([ -n "$PGX_PORT" ]; echo $?) "the fault proxy in front of PostgreSQL listens on $PGX_PORT"
 interrupted=0
 for f in reset_after_bytes:1500 reset_after_bytes:3000 reset_after_bytes:4500 truncate_after_bytes:6000; do

@@ -1,5 +1,7 @@
 # The TCP fault proxy (tests/lib/tcpfault.py) in front of any server. Source after tap.sh.
-#   tcpfault DIR UPSTREAM_PORT   start a proxy keeping its state in DIR; prints its port (stopped at exit)
+#   tcpfault DIR UPSTREAM_PORT   start a proxy keeping its state in DIR; sets TCPFAULT_PORT (stopped at exit).
+#                                Call it in the test's own shell, not in $(...): a subshell's on_exit is lost,
+#                                and the proxy would outlive the suite.
 #   fault DIR JSON               the faults for its next connections (atomic; see tcpfault.py)
 #   nofault DIR                  no faults from the next connection on
 tcpfault() {
@@ -8,7 +10,7 @@ tcpfault() {
   on_exit "kill $!"
   local n=0
   while [ ! -e "$1/port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-  cat "$1/port"
+  TCPFAULT_PORT=$(cat "$1/port")
 }
 fault() { printf '%s\n' "$2" >"$1/faults.json.tmp" && mv "$1/faults.json.tmp" "$1/faults.json"; }
 nofault() { rm -f "$1/faults.json"; }
