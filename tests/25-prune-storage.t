@@ -7,24 +7,12 @@
 . "$(dirname "$0")/lib/tap.sh"
 . "$TOP/tests/lib/fake-k8s.sh"
 . "$TOP/tests/lib/hub.sh"
-unset KUBECONFIG RUNBOOK_PATH JUPYTERHUB_API_TOKEN
-export HOME="$SCRATCH/home" XDG_STATE_HOME="$SCRATCH/state"   # no ~/.kube/config to fall back on
-mkdir -p "$HOME"
+. "$TOP/tests/lib/z2jh.sh"
+unset RUNBOOK_PATH JUPYTERHUB_API_TOKEN
+export XDG_STATE_HOME="$SCRATCH/state"
 NS=jhub
-
-cat > "$SCRATCH/seed.json" <<EOF
-{"namespaces": ["$NS"],
- "objects": [{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-              "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-              "provisioner": "fake.example/hostpath", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}]}
-EOF
-fake_k8s_start "$SCRATCH/k8s" "$SCRATCH/seed.json" || { ok 1 "fake API server starts"; done_testing; exit 1; }
-K8S_DIR=$SCRATCH/k8s
 # The ops token gets `groups` too: restore-users puts users back in their groups.
-hub_start "$SCRATCH/hub" --kubespawner "$K8S_DIR" --kube-namespace "$NS" \
-  --ops-scopes admin:users,admin:servers,list:users,read:users,users:activity,read:hub,groups >/dev/null 2>&1 ||
-  { ok 1 "hub with the KubeSpawner stand-in starts"; done_testing; exit 1; }
-KC=(--kubeconfig "$KUBECONFIG_FILE" -n "$NS")
+z2jh_start "$NS" --ops-scopes admin:users,admin:servers,list:users,read:users,users:activity,read:hub,groups
 HUBP=(-p "token_file=$JUPYTERHUB_TOKEN_FILE" -p grace_days=0)
 
 # storage_state: one line per volume: NAME PHASE POLICY CLAIM(ns/name or -) RETAINED-BY USERNAME-ANNOTATION

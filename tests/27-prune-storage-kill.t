@@ -9,23 +9,12 @@
 . "$(dirname "$0")/lib/tap.sh"
 . "$TOP/tests/lib/fake-k8s.sh"
 . "$TOP/tests/lib/hub.sh"
-unset KUBECONFIG RUNBOOK_PATH JUPYTERHUB_API_TOKEN
-export HOME="$SCRATCH/home" XDG_STATE_HOME="$SCRATCH/state"
-mkdir -p "$HOME"
+. "$TOP/tests/lib/z2jh.sh"
+unset RUNBOOK_PATH JUPYTERHUB_API_TOKEN
+export XDG_STATE_HOME="$SCRATCH/state"
 NS=jhub
 DORMANT=(k1 k2 k3)
-
-cat > "$SCRATCH/seed.json" <<EOF
-{"namespaces": ["$NS"],
- "objects": [{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-              "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-              "provisioner": "fake.example/hostpath", "reclaimPolicy": "Delete"}]}
-EOF
-fake_k8s_start "$SCRATCH/k8s" "$SCRATCH/seed.json" || { ok 1 "fake API server starts"; done_testing; exit 1; }
-K8S_DIR=$SCRATCH/k8s
-hub_start "$SCRATCH/hub" --kubespawner "$K8S_DIR" --kube-namespace "$NS" >/dev/null 2>&1 ||
-  { ok 1 "hub with the KubeSpawner stand-in starts"; done_testing; exit 1; }
-KC=(--kubeconfig "$KUBECONFIG_FILE" -n "$NS")
+z2jh_start "$NS"
 
 # Every user back as planned, each with a new claim (and volume) of their own.
 reset_world() {
