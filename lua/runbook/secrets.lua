@@ -7,6 +7,7 @@
 -- A value shorter than MIN_LENGTH is not remembered: it would turn up by chance in ordinary text
 -- (a user name, a word of a message) and redacting it there would garble output and files alike.
 local json = require "runbook.json"
+local util = require "runbook.util"
 
 local secrets = {}
 
@@ -34,7 +35,7 @@ function secrets.remember(value)
     local encoded = json.encode(v):sub(2, -2)
     add(encoded)
     add((encoded:gsub("/", "\\/")))
-    add((v:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end)))
+    add(util.url_escape(v))
     -- A PEM block also travels base64-encoded (kubeconfig *-data fields); its body lines are
     -- secret on their own when a message quotes one line of it.
     if v:find("-----BEGIN", 1, true) then
