@@ -121,8 +121,13 @@ function engine.confirm(doc, pending, opts)
   local E = ui.escape
   local also = ""
   for _, text in ipairs(doc.consequences or {}) do also = also .. "\n" .. ui.style.bold("This also: ") .. E(text) end
-  ui.prompt(string.format("\n%s will carry out %d action%s on %s.%s\nType %s to go on, anything else to stop: ",
-    E(doc.runbook), pending, pending == 1 and "" or "s", ui.style.bold(E(doc.target)), also, ui.style.bold(E(doc.target))))
+  local effect = ""
+  if doc.effect and #doc.effect > 0 then
+    effect = "\n" .. ui.style.bold("Effect: ") .. require("runbook.render").effect_line(doc, pending)
+  end
+  ui.prompt(string.format("\n%s will carry out %d action%s on %s.%s%s\nType %s to go on, anything else to stop: ",
+    E(doc.runbook), pending, pending == 1 and "" or "s", ui.style.bold(E(doc.target)), also, effect,
+    ui.style.bold(E(doc.target))))
   local answer = host.read_line()
   if answer == nil or util.trim(answer) ~= doc.target then
     util.fail(3, "aborted at the confirmation (typed %q, expected %q); nothing was changed", answer or "", doc.target)

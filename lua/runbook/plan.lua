@@ -21,7 +21,7 @@ Builder.__index = Builder
 function plan.builder(def, ctx)
   local b = setmetatable(ctx, Builder)
   b.actions, b.skipped, b.notes, b.facts = json.array(), json.array(), json.array(), {}
-  b.consequences = json.array()
+  b.consequences, b.effects = json.array(), json.array()
   b._def = def
   return b
 end
@@ -65,6 +65,13 @@ function Builder:consequence(text)
   self.consequences[#self.consequences + 1] = tostring(text)
 end
 
+-- ctx:effect(text): one phrase of the plan's effect in the terraform spirit ("25 users deleted",
+-- "14 tables dropped (3,112 rows)", "25 home directories kept"): shown as one line at the end of the
+-- plan and above the confirmation, and in JSON as `effect`. Counts, not lists: the lists are above.
+function Builder:effect(text)
+  self.effects[#self.effects + 1] = tostring(text)
+end
+
 function Builder:fact(name, value)
   self.facts[name] = value
 end
@@ -90,6 +97,7 @@ function plan.document(def, ctx, meta)
     facts = ctx.facts,
     notes = ctx.notes,
     consequences = #ctx.consequences > 0 and ctx.consequences or nil,
+    effect = #ctx.effects > 0 and ctx.effects or nil,
     actions = ctx.actions,
     skipped = ctx.skipped,
     options = next(ctx.options) and ctx.options or nil, -- --kubeconfig, --context, -n as given
@@ -100,7 +108,7 @@ end
 -- The file layout: top-level keys sorted, each list item (action, skipped item, note) on a line of its
 -- own, and the checksum last: the SHA-256 of the whole text with the checksum's hex digits zeroed.
 -- It is written as it is encoded, so a plan of 100,000 actions never exists twice in memory.
-local LIST_KEYS = { actions = true, skipped = true, notes = true, consequences = true }
+local LIST_KEYS = { actions = true, skipped = true, notes = true, consequences = true, effect = true }
 local CHUNK = 64 * 1024
 
 -- write(doc, emit): calls emit(text) with consecutive pieces of the file.
@@ -199,11 +207,12 @@ local function check_fields(doc, path)
   doc.skipped = doc.skipped or {}
   doc.notes = doc.notes or {}
   doc.consequences = doc.consequences or {}
+  doc.effect = doc.effect or {}
   doc.facts = doc.facts or {}
   doc.param_sources = doc.param_sources or {}
   -- What apply shows and uses besides the actions: all written by `runbook plan`, all checked here, so
   -- an edited plan whose checksum was recomputed fails with exit 2 rather than a Lua error.
-  for _, field in ipairs({ "skipped", "notes", "consequences", "facts", "param_sources" }) do
+  for _, field in ipairs({ "skipped", "notes", "consequences", "effect", "facts", "param_sources" }) do
     if type(doc[field]) ~= "table" then bad(path, "'%s' is malformed", field) end
   end
   for i, item in ipairs(doc.skipped) do
@@ -216,6 +225,9 @@ local function check_fields(doc, path)
   end
   for i, text in ipairs(doc.consequences) do
     if type(text) ~= "string" then bad(path, "consequence %d is not text", i) end
+  end
+  for i, text in ipairs(doc.effect) do
+    if type(text) ~= "string" then bad(path, "effect %d is not text", i) end
   end
   for name in pairs(doc.facts) do
     if type(name) ~= "string" then bad(path, "'facts' is malformed") end

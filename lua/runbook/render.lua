@@ -109,6 +109,22 @@ function render.plan(doc, opts)
       if #shown < #list then ui.say(string.format("    ... and %d more", #list - #shown)) end
     end
   end
+  -- Last, so that a long list never scrolls it away: what the plan does, in one line.
+  if #doc.actions > 0 then
+    ui.say("")
+    ui.say(s.bold("Plan: ") .. render.effect_line(doc))
+  end
+end
+
+-- The plan's effect in one line: its runbook's own words ("25 users deleted; 25 home directories
+-- kept") or, for a runbook that gives none, the number of actions.
+function render.effect_line(doc, pending)
+  pending = pending or #doc.actions
+  local words = {}
+  for _, text in ipairs(doc.effect or {}) do words[#words + 1] = E(text) end
+  local count = string.format("%d action%s", pending, pending == 1 and "" or "s")
+  if #words == 0 then return count end
+  return table.concat(words, "; ") .. " (" .. count .. ")"
 end
 
 return render
