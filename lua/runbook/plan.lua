@@ -49,10 +49,14 @@ function Builder:add(action)
   return entry
 end
 
--- ctx:skip{target=, reason=}: something looked at and left alone, with why.
+-- ctx:skip{target=, reason=[, group=]}: something looked at and left alone, with why. The plan lists
+-- what was left alone by group: `group` when given ("active within 30 days"), else the reason.
 function Builder:skip(item)
   check_item(item, "a skipped item")
-  self.skipped[#self.skipped + 1] = { target = item.target, reason = item.reason, detail = item.detail }
+  if item.group ~= nil and (type(item.group) ~= "string" or item.group == "") then
+    error("a skipped item's group must be a non-empty string", 2)
+  end
+  self.skipped[#self.skipped + 1] = { target = item.target, reason = item.reason, detail = item.detail, group = item.group }
 end
 
 function Builder:note(text)
@@ -216,7 +220,8 @@ local function check_fields(doc, path)
     if type(doc[field]) ~= "table" then bad(path, "'%s' is malformed", field) end
   end
   for i, item in ipairs(doc.skipped) do
-    if type(item) ~= "table" or type(item.target) ~= "string" or type(item.reason) ~= "string" then
+    if type(item) ~= "table" or type(item.target) ~= "string" or type(item.reason) ~= "string"
+        or (item.group ~= nil and type(item.group) ~= "string") then
       bad(path, "skipped item %d is malformed", i)
     end
   end

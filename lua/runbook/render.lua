@@ -42,9 +42,11 @@ local function group_by(items, key_of)
   return groups, order
 end
 
--- Skip reasons carry details ("active 3 days ago"); group them by their general part.
-local function reason_group(reason)
-  return (tostring(reason):gsub(" %(.*%)$", ""):gsub("%d+", "N"))
+-- Left-alone items are listed by the group their runbook gave ("active within 30 days"), else by
+-- their reason without its parenthesised detail ("no database at /x (already reset?)").
+local function skip_group(item)
+  if item.group then return item.group end
+  return (tostring(item.reason):gsub(" %(.*%)$", ""))
 end
 
 function render.plan(doc, opts)
@@ -95,7 +97,7 @@ function render.plan(doc, opts)
   if #doc.skipped > 0 then
     ui.say("")
     ui.say(string.format("%s %d, by reason", s.bold("Left alone:"), #doc.skipped))
-    local groups, order = group_by(doc.skipped, function(item) return reason_group(item.reason) end)
+    local groups, order = group_by(doc.skipped, skip_group)
     table.sort(order, function(a, b) return #groups[a] > #groups[b] or (#groups[a] == #groups[b] and a < b) end)
     for _, key in ipairs(order) do
       local list = groups[key]
