@@ -290,6 +290,8 @@ sj=$(ls "$SCRATCH"/sj/*.journal)
 like "$(cat "$sj")" '"reason":"interrupted by SIGINT"' "  the journal says it was interrupted"
 is "$(kv_count "^DELETE /keys/tmp-s[0-9] 204")" 1 "  the action under way finished, no other started"
 like "$(cat "$SCRATCH/sig.out")" "runbook resume" "  the message says how to go on"
+like "$(cat "$SCRATCH/sig.out")" "stopped: interrupted by SIGINT. Nothing failed" "  worded as an interruption"
+unlike "$(cat "$SCRATCH/sig.out")" "after fixing the cause" "  not as a failure to fix"
 run_rb resume "$sj" --yes
 is "$RC" 0 "  resume finishes the rest"
 is "$(kv_count "^DELETE /keys/tmp-s[0-9] 204")" 3 "  each key deleted once"

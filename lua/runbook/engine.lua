@@ -174,6 +174,24 @@ local function pacer_for(ctx, handler)
                       adaptive = p.adaptive ~= false })
 end
 
+-- A refusal of the credential (HTTP 401/403, Kubernetes' Forbidden) does not get better by trying the
+-- next action: after PERMISSION_RUN of them in a row with the same message (the action's own target
+-- taken out), the apply stops, so the operator reads the cause once rather than 200 times.
+local PERMISSION_RUN = 3
+
+local function is_permission_failure(message)
+  return type(message) == "string" and (message:find("HTTP 40[13]") ~= nil or message:find("Forbidden", 1, true) ~= nil)
+end
+
+-- The message with what is particular to one action left out: its target and the paths in it.
+local function failure_shape(action, message)
+  local shape = message
+  for _, piece in ipairs({ action.target, util.url_escape(action.target), action.target:match("[^/]+$") }) do
+    if piece and #piece >= 2 then shape = util.replace_plain(shape, piece, "*") end
+  end
+  return (shape:gsub("(%u%u%u+) /%S*", "%1 *"))
+end
+
 -- apply(def, doc, ctx, j[, done_ids, started_earlier]) -> results. done_ids: actions finished in
 -- earlier runs (resume); started_earlier: actions begun in earlier runs, finished or not.
 -- results.ever_started (ids begun in any run) and results.plan_actions let on_stop judge the state.
@@ -194,8 +212,12 @@ function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
                     plan_actions = doc.actions, ever_started = util.shallow_copy(started_earlier or {}) }
   -- Each skip and failure is shown as it happens; successes only for short plans or with -v,
   -- so that 10,000 deletions show as a progress line, not 10,000 lines.
-  local total, finished = #doc.actions, 0
-  local list_done = total <= 30 or ui.verbose_level > 0
+  -- The counter counts this run's actions: a resume of the last 15 shows n/15, not n/400.
+  local total, finished = 0, 0
+  for _, a in ipairs(doc.actions) do if not (done_ids and done_ids[a.id]) then total = total + 1 end end
+  -- Not on a terminal (a CronJob's log), every action is named: the log is the audit trail.
+  local list_done = total <= 30 or ui.verbose_level > 0 or not host.isatty(ui.output == "json" and 2 or 1)
+  local refusals = { shape = nil, count = 0 } -- the current run of identical permission failures
   local function remember(action, outcome, message, already)
     local list = results[outcome]
     list[#list + 1] = { action = action, message = message, already = already }
@@ -206,6 +228,9 @@ function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
       ui.say(string.format("  %-7s %s %s%s", label, action.kind, action.target, message and (": " .. message) or ""))
     end
     if not list_done then ui.progress("applying", finished, total) end
+  end
+  local function end_progress()
+    if not list_done then ui.progress_done("applying", finished, total) end
   end
   local actions = doc.actions
   local i = 1
@@ -222,7 +247,7 @@ function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
     else
       local signal = host.interrupted()
       if signal and not results.stop_reason then
-        results.stop_reason = "interrupted by " .. signal
+        results.stop_reason, results.interrupted = "interrupted by " .. signal, true
         j:record({ type = "stop", reason = results.stop_reason })
       else
         -- A run of consecutive actions of one kind goes through the scheduler together.
@@ -254,8 +279,26 @@ function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
           end,
           on_finish = function(a, outcome, message, already)
             remember(a, outcome, message, already)
-            if outcome == "failed" and handler.on_failure ~= "continue" and not results.stop_reason then
+            local shape = outcome == "failed" and is_permission_failure(message) and failure_shape(a, message) or nil
+            if shape and shape == refusals.shape then
+              refusals.count = refusals.count + 1
+            else
+              refusals.shape, refusals.count = shape, shape and 1 or 0
+            end
+            if results.stop_reason then return end
+            if outcome == "failed" and host.interrupted() then
+              -- The action failed because the operator stopped it (a wait cut short): an interruption.
+              results.stop_reason = string.format("interrupted by %s during action %d (%s %s)", host.interrupted(),
+                a.id, a.kind, a.target)
+              results.interrupted = true
+              j:record({ type = "stop", reason = results.stop_reason })
+            elseif outcome == "failed" and handler.on_failure ~= "continue" then
               results.stop_reason = string.format("action %d (%s %s) failed", a.id, a.kind, a.target)
+              j:record({ type = "stop", reason = results.stop_reason })
+            elseif refusals.count >= PERMISSION_RUN then
+              results.stop_reason = string.format("%d %s actions in a row were refused the same way (%s): the " ..
+                "credential lacks a permission, and the other actions would be refused too; grant it, then resume",
+                refusals.count, a.kind, message)
               j:record({ type = "stop", reason = results.stop_reason })
             end
           end,
@@ -264,12 +307,13 @@ function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
         results.pacing = pacer.history
         for n = next_index + 1, #batch do results.not_run[#results.not_run + 1] = { action = batch[n] } end
         if host.interrupted() and not results.stop_reason then
-          results.stop_reason = "interrupted by " .. host.interrupted()
+          results.stop_reason, results.interrupted = "interrupted by " .. host.interrupted(), true
           j:record({ type = "stop", reason = results.stop_reason })
         end
       end
     end
   end
+  end_progress()
   if results.stop_reason and def.on_stop then
     -- The runbook's chance to put things back when a run stops halfway (wipe-hub-db restores
     -- access when the database is consistent). Journaled, so `resume` knows it happened.
@@ -308,8 +352,26 @@ function engine.report(def, doc, ctx, results, j)
     for _, r in ipairs(results.skipped) do ui.say("  " .. E(r.action.target) .. ": " .. E(r.message or "")) end
   end
   if #results.failed > 0 then
+    -- Failures that say the same thing (a refused credential, a server down) are said once, with
+    -- the targets they hit, so the cause is not lost among 200 copies of it.
     ui.say("Failed:")
-    for _, r in ipairs(results.failed) do ui.say("  " .. E(r.action.target) .. ": " .. E(r.message or "")) end
+    local groups, order = {}, {}
+    for _, r in ipairs(results.failed) do
+      local shape = failure_shape(r.action, r.message or "")
+      if not groups[shape] then groups[shape] = {}; order[#order + 1] = shape end
+      table.insert(groups[shape], r)
+    end
+    for _, shape in ipairs(order) do
+      local list = groups[shape]
+      if #list == 1 then
+        ui.say("  " .. E(list[1].action.target) .. ": " .. E(list[1].message or ""))
+      else
+        local names = {}
+        for n = 1, math.min(#list, 10) do names[n] = E(list[n].action.target) end
+        ui.say(string.format("  %d actions: %s", #list, E(shape)))
+        ui.say("    " .. table.concat(names, ", ") .. (#list > 10 and string.format(", and %d more", #list - 10) or ""))
+      end
+    end
   end
   if def.report then
     local ok, lines = pcall(def.report, ctx, results)
@@ -317,7 +379,13 @@ function engine.report(def, doc, ctx, results, j)
     if not ok then ui.warn("the runbook's report failed: " .. tostring(lines)) end
   end
   local code = 0
-  if results.stop_reason then
+  if results.stop_reason and results.interrupted then
+    -- Nothing went wrong: the operator (or a signal) stopped it. Say how to finish.
+    ui.error(string.format("stopped: %s. Nothing failed; the journal %s records where it stopped; to finish " ..
+      "the job, run: runbook resume %s",
+      E(results.stop_reason), j.path, j.path))
+    code = 1
+  elseif results.stop_reason then
     ui.error(string.format("stopped: %s. The journal %s records where; after fixing the cause, run: runbook resume %s",
       E(results.stop_reason), j.path, j.path))
     code = 1

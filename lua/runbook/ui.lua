@@ -127,14 +127,19 @@ local function err_style(name, s) return paint(ui.err_color, codes[name], s) end
 local function filter(text, keep_lines)
   text = secrets.redact(tostring(text))
   if not (nonce and text:find(nonce, 1, true)) then return secrets.redact(escape_text(text, keep_lines)) end
-  local out, pos = {}, 1
+  local out, pos, active = {}, 1, nil
   while true do
     local s, e = text:find(nonce, pos, true)
-    out[#out + 1] = escape_text(text:sub(pos, (s or #text + 1) - 1), keep_lines)
+    local piece = escape_text(text:sub(pos, (s or #text + 1) - 1), keep_lines)
+    -- A style never runs across a line end: closed before it, opened again after, so that a line
+    -- cut off, or a pager showing one line, never leaves the terminal coloured.
+    if active then piece = piece:gsub("\n", "\27[0m\n\27[" .. active .. "m") end
+    out[#out + 1] = piece
     if not s then break end
     local code, after = text:match("^([%d;]+)m()", e + 1)
     if code then
       out[#out + 1] = "\27[" .. code .. "m"
+      active = code ~= "0" and code or nil
       pos = after
     else
       pos = e + 1
@@ -157,8 +162,21 @@ local function one_line()
   return (host.phase()) == "apply"
 end
 
+-- A progress line being shown on the terminal (it has no line end yet): anything else written
+-- first clears it, so that no message is glued onto the counter; the next update draws it again.
+local progress_shown = false
+local progress_state = {}
+
+local function clear_progress()
+  if not progress_shown then return end
+  host.write(2, "\r\27[K")
+  progress_shown = false
+  for _, st in pairs(progress_state) do st.last = 0 end
+end
+
 -- Human-readable report lines (the plan, the results).
 function ui.say(s)
+  clear_progress()
   host.write(ui.output == "json" and 2 or 1, filter(s or "", not one_line()) .. "\n")
 end
 
@@ -169,14 +187,19 @@ function ui.emit_json(text)
 end
 
 function ui.info(s)
+  clear_progress()
   if not ui.quiet then host.write(2, filter(s, true) .. "\n") end
 end
 
 function ui.verbose(s, level)
-  if ui.verbose_level >= (level or 1) then host.write(2, filter(err_style("dim", s), true) .. "\n") end
+  if ui.verbose_level >= (level or 1) then
+    clear_progress()
+    host.write(2, filter(err_style("dim", s), true) .. "\n")
+  end
 end
 
 function ui.warn(s)
+  clear_progress()
   host.write(2, filter(err_style("yellow", "warning: ") .. s, true) .. "\n")
 end
 
@@ -189,11 +212,13 @@ function ui.warn_once(key, s)
 end
 
 function ui.error(s)
+  clear_progress()
   host.write(2, filter(err_style("red", "runbook: ") .. s, true) .. "\n")
 end
 
 -- A question on stderr, answered on the same line (the confirmation).
 function ui.prompt(s)
+  clear_progress()
   host.write(2, filter(s, true))
 end
 
@@ -206,6 +231,7 @@ end
 
 -- Prints rows as aligned columns; the last column is not padded. Cells are shown escaped.
 function ui.table(rows, indent)
+  clear_progress()
   local widths = {}
   for _, row in ipairs(rows) do
     for i = 1, #row - 1 do widths[i] = math.max(widths[i] or 0, shown_width(row[i])) end
@@ -220,8 +246,8 @@ function ui.table(rows, indent)
 end
 
 -- Progress for long phases: a rewritten line on a terminal, a plain line every few seconds otherwise.
-local progress_state = {}
-function ui.progress(label, done, total)
+-- force: draw now whatever the time since the last update (the final count).
+function ui.progress(label, done, total, force)
   if ui.quiet then return end
   local now = host.monotonic()
   local st = progress_state[label]
@@ -231,7 +257,7 @@ function ui.progress(label, done, total)
   end
   local finished = total and done >= total
   local tty = host.isatty(2)
-  if not finished and now - st.last < (tty and 0.2 or 5) then return end
+  if not finished and not force and now - st.last < (tty and 0.2 or 5) then return end
   st.last = now
   local rate = done / math.max(now - st.started, 1e-3)
   local text
@@ -244,15 +270,24 @@ function ui.progress(label, done, total)
   text = filter(text, false)
   if tty then
     host.write(2, "\r\27[K" .. text .. (finished and "\n" or ""))
-  elseif now - st.started >= 2 or finished and now - st.started >= 2 then
+    progress_shown = not finished
+  elseif now - st.started >= 2 then
     host.write(2, text .. "\n")
   end
   if finished then progress_state[label] = nil end
 end
 
--- Ends a progress line that did not reach its total (listing whose size was unknown).
-function ui.progress_done(label)
-  if progress_state[label] and host.isatty(2) and not ui.quiet then host.write(2, "\n") end
+-- Ends a progress line: with done (and total), the last count is shown as it is, so the line never
+-- stays frozen at an earlier count (a run that stopped early, a listing of unknown size).
+function ui.progress_done(label, done, total)
+  local st = progress_state[label]
+  if st and done and not ui.quiet and (total == nil or done < total) then
+    ui.progress(label, done, total, true)
+  end
+  if progress_state[label] and progress_shown and not ui.quiet then
+    host.write(2, "\n")
+    progress_shown = false
+  end
   progress_state[label] = nil
 end
 

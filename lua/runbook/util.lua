@@ -38,6 +38,19 @@ function util.starts_with(s, prefix)
 end
 
 -- Percent-encodes everything but RFC 3986's unreserved characters (user names like ana.maria@x, user+tag, josé).
+-- replace_plain(s, find, repl): every occurrence of the plain text find (no patterns) replaced.
+function util.replace_plain(s, find, repl)
+  local out, from = {}, 1
+  while true do
+    local i, j = s:find(find, from, true)
+    if not i then break end
+    out[#out + 1] = s:sub(from, i - 1) .. repl
+    from = j + 1
+  end
+  out[#out + 1] = s:sub(from)
+  return table.concat(out)
+end
+
 function util.url_escape(s)
   return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end

@@ -8,7 +8,7 @@ Writes DIR/port when ready and logs every request as "METHOD PATH STATUS" to DIR
   PUT    /keys/NAME {"value": v} -> 200 (version bumps)
   DELETE /keys/NAME       -> 204 | 404
   GET    /stats           -> {"peak": most DELETEs ever in progress at once}; /stats?reset=1 zeroes it
-A key whose value is "fail" answers 500 to DELETE; "slow" waits 2 s before deleting; "wait" waits
+A key whose value is "fail" answers 500 to DELETE, "forbidden" 403 naming a scope (as JupyterHub does); "slow" waits 2 s before deleting; "wait" waits
 0.3 s; "serial" deletes one at a time, 50 ms each (a server that queues: a single-threaded hub).
 """
 import argparse
@@ -96,6 +96,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(404, {"message": "no such key"})
         if entry["value"] == "fail":
             return self.reply(500, {"message": "cannot delete this key"})
+        if entry["value"] == "forbidden":
+            return self.reply(403, {"message": "Action is not authorized with current scopes; requires any of [delete:keys]"})
         if entry["value"] == "slow":
             time.sleep(2)
         elif entry["value"] == "wait":
