@@ -158,11 +158,17 @@ run_rb resume "$(ls "$SCRATCH"/sj/*.journal)" --yes --output json
 is "$RC" 0 "resume exits 0"; valid "  result matches result.json" result
 is "$(field '[a["target"] for a in d["done"]]')" "['tmp-s2']" "  lists what this resume did"
 
-# Nothing on stdout when nothing is done or the command fails: scripts read the exit status.
-run_rb apply "$SCRATCH/plan.json" --output json --journal-dir "$J"
-is "$RC" 3 "apply refused at the confirmation: exit 3"; is "$OUT" "" "  nothing on stdout"
+# A command that fails prints one error document (error.json): the message as well as the status.
+run_rb apply "$SCRATCH/plan.json" --output json --journal-dir "$SCRATCH/j-confirm"
+is "$RC" 3 "apply refused at the confirmation: exit 3"; valid "  one error document on stdout" error
+is "$(field 'd["command"], d["error"]["exit_status"], d["error"]["message"][:40]')" \
+   "('apply', 3, 'not applying: confirmation needs a termi')" "  naming the command, the status and the cause"
 run_rb plan no-such-runbook --output json
-is "$RC" 2 "unknown runbook: exit 2"; is "$OUT" "" "  nothing on stdout"
+is "$RC" 2 "unknown runbook: exit 2"; valid "  one error document on stdout" error
+like "$(field 'd["error"]["message"]')" "unknown runbook 'no-such-runbook'" "  with the message of stderr"
+run_rb plan kv-prune --output json --detailed-exitcode -p url=http://127.0.0.1:1
+is "$RC" 1 "plan --detailed-exitcode failing: exit 1 (2 means changes pending)"; valid "  one error document" error
+is "$(field 'd["error"]["exit_status"]')" 1 "  the document gives the failure's own status"
 
 # --- a document missing a required field is rejected (the validator really validates) ---
 OUT='{"runbook": "x", "target": "y", "done": [], "skipped": [], "failed": [], "not_run": [], "exit_status": 0}'

@@ -26,6 +26,11 @@ local OPTIONS = {
   { long = "inventory", value = "FILE", commands = "plan run",
     help = "every target an inventory names, one after another (-o is then a directory)" },
   { long = "yes", short = "y", commands = "apply run resume", help = "do not ask for confirmation" },
+  { long = "skipped-ok", commands = "apply run resume",
+    help = "exit 0, not 4, when actions were skipped because their target changed (normal on a busy hub)" },
+  { long = "detailed-exitcode", commands = "plan",
+    help = "exit 0 when there is nothing to do, 2 when actions are pending, 1 on any error (as terraform)" },
+  { long = "force", commands = "apply", help = "apply a plan although a journal shows it was applied or begun already" },
   { long = "dry-run", commands = "run", help = "stop after the plan" },
   { long = "max-age", value = "DURATION", commands = "apply", help = "refuse plans older than this (default 24h; 0: no limit)" },
   { long = "write", commands = "exec", help = "allow the script to change things" },
@@ -34,15 +39,16 @@ local OPTIONS = {
 
 local USAGE = {
   list = "runbook list",
-  show = "runbook show NAME",
+  show = "runbook show NAME | PLAN.json",
   plan = "runbook plan NAME [-p KEY=VALUE]... [--policy FILE] [-o PLAN] | --inventory FILE [-o DIR]",
   apply = "runbook apply PLAN [--yes] [--policy FILE] [--max-age DURATION]",
   run = "runbook run NAME [-p KEY=VALUE]... [--policy FILE] [--inventory FILE] [--dry-run] [--yes]",
   resume = "runbook resume JOURNAL [--yes]",
-  exec = "runbook exec [--write] FILE.lua [ARG]...",
+  history = "runbook history [NAME]",
+  exec = "runbook exec [--write] FILE.lua [ARG]... [-- SCRIPT-OPTIONS]",
   version = "runbook version",
 }
-local COMMAND_ORDER = { "list", "show", "plan", "apply", "run", "resume", "exec", "version" }
+local COMMAND_ORDER = { "list", "show", "plan", "apply", "run", "resume", "history", "exec", "version" }
 local SUMMARY = {
   list = "list the available runbooks",
   show = "describe a runbook: parameters, policy keys, steps",
@@ -50,8 +56,24 @@ local SUMMARY = {
   apply = "carry out a saved plan after confirmation, re-checking each action first",
   run = "plan, confirm and apply in one go",
   resume = "finish an interrupted apply from its journal",
+  history = "what was done, to what, when and by which run, from the journals",
   exec = "run a Lua script with the runbook modules (read-only unless --write)",
   version = "print the versions of runbook and the libraries it uses",
+}
+
+local EXAMPLES = {
+  list = { "runbook list", "runbook list --output json" },
+  show = { "runbook show prune-dormant", "runbook show plan.json          # a saved plan, as apply will show it" },
+  plan = { "runbook plan prune-dormant -p hub=https://hub.example.org -p days=180 -o plan.json",
+           "runbook plan prune-dormant --policy site.lua --detailed-exitcode   # 2: something to do",
+           "runbook plan reset-sqlite --inventory hubs.lua -o plans/" },
+  apply = { "runbook apply plan.json", "runbook apply plan.json --yes --skipped-ok   # in a CronJob" },
+  run = { "runbook run prune-dormant -p hub=http://127.0.0.1:8081 --dry-run",
+          "runbook run wipe-hub-db -n hub-a --context prod" },
+  resume = { "runbook resume prune-dormant-20261204T031500Z-4242.journal", "runbook resume ~/.local/state/runbook/X.journal --yes" },
+  history = { "runbook history                 # every run, newest last", "runbook history alice           # everything done to alice" },
+  exec = { "runbook exec --context prod -n hub-a pods.lua", "runbook exec --write fix.lua arg1 -- --script-flag" },
+  version = { "runbook version" },
 }
 
 local function find_option(name, short)
@@ -87,9 +109,19 @@ function cli.parse(args)
       opts[opt.long] = true
     end
   end
+  local script_args = false -- after `exec FILE --`: all the script's
   while i <= #args do
     local a = args[i]
-    if command == "exec" and #positional >= 1 then
+    if script_args then
+      positional[#positional + 1] = a
+    elseif command == "exec" and #positional >= 1 and a == "--" then
+      script_args = true
+    elseif command == "exec" and #positional >= 1 and a:sub(1, 1) == "-" and #a > 1
+        and find_option(a:match("^%-%-([^=]+)") or a:sub(2, 2), a:sub(2, 2) ~= "-") then
+      -- One of runbook's own options after the script would silently become the script's argument.
+      usage_error("option %s comes after the script: put it before the script (runbook exec %s FILE.lua), or after " ..
+        "-- to pass it to the script", a, a)
+    elseif command == "exec" and #positional >= 1 then
       positional[#positional + 1] = a
     elseif a == "--" then
       for k = i + 1, #args do positional[#positional + 1] = args[k] end
@@ -134,10 +166,13 @@ local function check_options_apply(command, opts)
   end
 end
 
-local function option_lines(command)
+-- option_lines(command, which): "own" -- the options of that command only; "global" -- those of
+-- every command; nil -- all.
+local function option_lines(command, which)
   local lines = {}
   for _, opt in ipairs(OPTIONS) do
-    local applies = not opt.commands or not command or (" " .. opt.commands .. " "):find(" " .. command .. " ", 1, true)
+    local own = opt.commands and command and (" " .. opt.commands .. " "):find(" " .. command .. " ", 1, true)
+    local applies = (which == "own" and own) or (which == "global" and not opt.commands) or (which == nil)
     if applies then
       local flag = (opt.short and ("-" .. opt.short .. ", ") or "    ") .. "--" .. opt.long .. (opt.value and (" " .. opt.value) or "")
       lines[#lines + 1] = string.format("  %-30s %s", flag, opt.help)
@@ -148,8 +183,12 @@ end
 
 function cli.help(command)
   if command and USAGE[command] then
-    return string.format("usage: %s\n\n%s.\n\nOptions:\n%s\n", USAGE[command], SUMMARY[command]:gsub("^%l", string.upper),
-      option_lines(command))
+    local parts = { "usage: " .. USAGE[command], "", (SUMMARY[command]:gsub("^%l", string.upper)) .. "." }
+    local own = option_lines(command, "own")
+    if own ~= "" then parts[#parts + 1] = "\nOptions:\n" .. own end
+    parts[#parts + 1] = "\nGlobal options:\n" .. option_lines(command, "global")
+    parts[#parts + 1] = "\nExamples:\n  " .. table.concat(EXAMPLES[command], "\n  ")
+    return table.concat(parts, "\n") .. "\n"
   end
   local lines = { "usage: runbook COMMAND [OPTIONS] [ARGS]", "",
     "Carries out JupyterHub maintenance procedures safely: rehearse (plan), confirm, apply, resume.", "",
@@ -160,7 +199,8 @@ function cli.help(command)
   lines[#lines + 1] = option_lines(nil)
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Exit status: 0 done, 1 failure, 2 bad usage or input, 3 aborted at the confirmation,"
-  lines[#lines + 1] = "4 done but some actions were skipped because their precondition no longer held."
+  lines[#lines + 1] = "4 done but some actions were skipped because their precondition no longer held"
+  lines[#lines + 1] = "(--skipped-ok makes that 0; plan --detailed-exitcode: 0 nothing to do, 2 pending, 1 error)."
   lines[#lines + 1] = "`runbook COMMAND --help` describes one command; `runbook show NAME` describes a runbook."
   return table.concat(lines, "\n") .. "\n"
 end
@@ -177,6 +217,9 @@ local function needs(positional, count, command)
   if #positional < count then usage_error("`runbook %s` needs %s", command, USAGE[command]:match("^runbook %S+ (.*)$")) end
   if #positional > count then usage_error("unexpected argument '%s' for `runbook %s`", positional[count + 1], command) end
 end
+
+-- What main needs to know about a command that fails.
+local failing = {}
 
 function cli.main(args)
   local ok, result = pcall(function()
@@ -198,8 +241,15 @@ function cli.main(args)
       host.write(1, cli.help(positional[1]))
       return 0
     end
-    if not USAGE[command] then usage_error("unknown command '%s'", command) end
+    if not USAGE[command] then usage_error("unknown command '%s'%s", command, util.suggest(command, COMMAND_ORDER)) end
     check_options_apply(command, opts)
+    -- `-o json` is the kubectl habit for an output format; here -o saves the plan, so a file named
+    -- "json" would be written instead.
+    local format = opts.out and opts.out:lower()
+    if format == "json" or format == "text" or format == "yaml" or format == "yml" or format == "wide" then
+      usage_error("-o saves the plan to a file; for %s on standard output use --output %s (to save a plan in a file " ..
+        "named '%s', write -o ./%s)", opts.out, format == "text" and "text" or "json", opts.out, opts.out)
+    end
     opts.max_age = opts["max-age"] and parse_duration(opts["max-age"]) or 24 * 3600
     opts.cluster = { kubeconfig = opts.kubeconfig, context = opts.context, namespace = opts.namespace }
     local commands = require "runbook.commands"
@@ -207,18 +257,26 @@ function cli.main(args)
       needs(positional, 0, command)
     elseif command == "exec" then
       if #positional < 1 then usage_error("`runbook exec` needs a script: %s", USAGE.exec) end
+    elseif command == "history" then
+      if #positional > 1 then usage_error("unexpected argument '%s' for `runbook history`", positional[2]) end
     else
       needs(positional, 1, command)
     end
+    failing.detailed, failing.command = opts["detailed-exitcode"], command
     return commands[command](positional, opts)
   end)
   if ok then return result end
-  if util.is_failure(result) then
-    ui.error(result.message)
-    return result.code
+  local code, message = 1, "internal error: " .. tostring(result)
+  if util.is_failure(result) then code, message = result.code, result.message end
+  ui.error(message)
+  -- With --output json, a failure is a document too: a script reading stdout learns why.
+  if ui.output == "json" then
+    ui.emit_json(require("runbook.json").encode({ error = { message = message, exit_status = code },
+                                                   command = failing.command }))
   end
-  ui.error("internal error: " .. tostring(result))
-  return 1
+  -- terraform's convention: 2 means "changes pending", so every failure is 1.
+  if failing.detailed then return 1 end
+  return code
 end
 
 return cli

@@ -74,7 +74,28 @@ local function default_text(spec)
   return tostring(spec.default)
 end
 
+-- A saved plan is shown as apply will show it (terraform show): text, or the document itself.
+local function show_plan_file(path, opts)
+  local text, err = host.read_file(path)
+  if not text then util.fail(2, "cannot read plan file %s", err) end
+  local doc = lazy.plan.parse(text, path) -- verified: a damaged or edited plan is refused here too
+  if ui.output == "json" then
+    host.write(1, text) -- the file as it is, checksum and all
+  else
+    lazy.render.plan(doc, opts)
+  end
+  return 0
+end
+
+local function is_plan_file(name)
+  if name:match("%.lua$") then return false end
+  if name:match("%.json$") then return true end
+  local st = name:find("/", 1, true) and host.stat(name)
+  return st ~= nil and st ~= false and st.type == "file"
+end
+
 function commands.show(pos, opts)
+  if is_plan_file(pos[1]) then return show_plan_file(pos[1], opts) end
   local def = load_runbook(pos[1], opts)
   if ui.output == "json" then
     local ps = json.array()
@@ -184,16 +205,24 @@ function commands.plan(pos, opts)
       local ok, err = host.mkdirs(opts.out, tonumber("700", 8))
       if not ok then util.fail(1, "cannot create the plan directory: %s", err) end
     end
-    return for_each_target(pos, opts, function(target, _, doc)
+    local pending = false
+    local worst = for_each_target(pos, opts, function(target, _, doc)
       if opts.out then
         local path = opts.out .. "/" .. target.name .. ".json"
         lazy.plan.save(doc, path)
         ui.info("Plan saved to " .. path)
       end
+      pending = pending or #doc.actions > 0
       return 0
     end)
+    if opts["detailed-exitcode"] then
+      if worst ~= 0 then return 1 end
+      return pending and 2 or 0
+    end
+    return worst
   end
-  make_plan(pos, opts)
+  local _, doc = make_plan(pos, opts)
+  if opts["detailed-exitcode"] and #doc.actions > 0 then return 2 end
   return 0
 end
 
@@ -334,6 +363,46 @@ local function run_setup(def, ctx)
   end
 end
 
+-- The journals in dir of an apply of exactly this plan (same digest), newest last: a saved plan is
+-- applied once, like terraform's ("Saved plan is stale"). Only journals of the plan's runbook written
+-- since the plan was made are read.
+local function earlier_applies(doc, dir)
+  local digest = lazy.journal.plan_digest(doc)
+  local found = {}
+  local prefix = doc.runbook .. "-"
+  for _, file in ipairs(host.list_dir(dir) or {}) do
+    local path = dir .. "/" .. file
+    local st = util.starts_with(file, prefix) and file:match("%.journal$") and host.stat(path)
+    if st and st.type == "file" and st.mtime >= doc.created_unix then
+      local ok, state = pcall(lazy.journal.read, path)
+      if ok and state.plan and lazy.journal.plan_digest(state.plan) == digest then found[#found + 1] = state end
+    end
+  end
+  table.sort(found, function(a, b) return a.path < b.path end)
+  return found
+end
+
+local function refuse_stale(doc, opts)
+  local earlier = earlier_applies(doc, journal_dir(opts))
+  local last = earlier[#earlier]
+  if not last then return end
+  local how = last.finished and "was applied already" or "was begun already and did not finish"
+  local advice = last.finished and "make a new plan (runbook plan ...) to see what is left to do"
+    or "finish it with: runbook resume " .. last.path
+  if opts.force then
+    ui.warn(string.format("this plan %s (journal %s); applying it again because of --force", how, last.path))
+    return
+  end
+  util.fail(2, "this plan %s (journal %s): a saved plan is applied once; %s, or pass --force to apply it again",
+    how, last.path, advice)
+end
+
+-- Exit 4 (some actions skipped because their target changed) counts as success with --skipped-ok.
+local function final_status(code, opts)
+  if code == 4 and opts["skipped-ok"] then return 0 end
+  return code
+end
+
 local function apply_document(def, doc, loaded_policy, opts)
   local pending = count_pending(doc)
   if pending == 0 then
@@ -358,7 +427,7 @@ local function apply_document(def, doc, loaded_policy, opts)
   local code = lazy.engine.report(def, doc, ctx, results, j)
   j:close()
   lock:release()
-  return code
+  return final_status(code, opts)
 end
 
 function commands.apply(pos, opts)
@@ -367,6 +436,7 @@ function commands.apply(pos, opts)
   lazy.plan.check_fresh(doc, def, opts.max_age, host.now())
   check_assertions(doc, def, opts.param)
   local loaded_policy = plan_policy(doc, def, opts.policy)
+  refuse_stale(doc, opts)
   if ui.output ~= "json" then lazy.render.plan(doc, opts) end
   return apply_document(def, doc, loaded_policy, opts)
 end
@@ -387,8 +457,19 @@ function commands.run(pos, opts)
   return apply_document(def, doc, loaded_policy, opts)
 end
 
+-- A journal named without a directory that is not in the working directory is looked up in the
+-- journal directory, with or without its .journal suffix (what `runbook history` prints).
+local function find_journal(name, opts)
+  if name:find("/", 1, true) or host.stat(name, true) then return name end
+  local dir = journal_dir(opts)
+  for _, candidate in ipairs({ dir .. "/" .. name, dir .. "/" .. name .. ".journal" }) do
+    if host.stat(candidate, true) then return candidate end
+  end
+  return name
+end
+
 function commands.resume(pos, opts)
-  local path = pos[1]
+  local path = find_journal(pos[1], opts)
   local state = lazy.journal.read(path)
   local doc = state.plan
   local def = lazy.loader.load(lazy.loader.find_recorded(doc.runbook, doc.runbook_source, find_opts(opts)))
@@ -466,7 +547,11 @@ function commands.resume(pos, opts)
   local code = lazy.engine.report(def, doc, ctx, results, j)
   j:close()
   lock:release()
-  return code
+  return final_status(code, opts)
+end
+
+function commands.history(pos, opts)
+  return lazy.history.show(journal_dir(opts), pos[1])
 end
 
 function commands.exec(pos, opts)

@@ -81,7 +81,9 @@ function journal.plan_digest(doc)
 end
 
 -- read(path) -> {plan, outcomes = {[id] = end event}, started = {[id] = time of its first start event},
---                torn = bool, finished = bool, size = bytes read}
+--                torn = bool, finished = bool, size = bytes read, began = time of the plan line,
+--                last_time = time of the last line, stop_reason = why the last run stopped (nil after
+--                a resume)}
 -- The journal resume trusts: any damage journal.parse found refuses it (exit 2, naming the line).
 function journal.read(path)
   local st = host.stat(path, true)
@@ -157,9 +159,13 @@ function journal.parse(text, path)
       state.outcomes[event.id] = event
     elseif event.type == "finish" then
       state.finished = true
+    elseif event.type == "stop" then
+      state.stop_reason = event.reason
     elseif event.type == "resume" then
-      state.finished = false
+      state.finished, state.stop_reason = false, nil
     end
+    if n == 1 then state.began = event.time end
+    state.last_time = event.time or state.last_time
     state.events = n
   end
   if not state.plan then util.fail(2, "journal %s is empty", path) end

@@ -46,7 +46,9 @@ function loader.find(name, opts)
   if text then
     return { name = name, text = text, source = "built-in", chunkname = "@runbooks/" .. name .. ".lua" }
   end
-  util.fail(2, "unknown runbook '%s'; `runbook list` shows the available ones", name)
+  local names = {}
+  for _, item in ipairs(loader.list(opts)) do names[#names + 1] = item.name end
+  util.fail(2, "unknown runbook '%s'%s; `runbook list` shows the available ones", name, util.suggest(name, names))
 end
 
 -- Finds a runbook again from what a plan recorded, so apply uses the very file the plan was made with.

@@ -124,7 +124,10 @@ function params.parse_assignments(list, assignments, runbook_name)
     key = util.trim(key)
     local spec = params.find(list, key)
     if not spec then
-      util.fail(2, "unknown parameter '%s' for %s; it takes: %s", key, runbook_name, params.names(list))
+      local names = {}
+      for _, spec_of in ipairs(list) do names[#names + 1] = spec_of.name end
+      util.fail(2, "unknown parameter '%s' for %s%s; it takes: %s", key, runbook_name, util.suggest(key, names),
+        params.names(list))
     end
     if spec.secret then
       util.fail(2, "parameter '%s' is a secret and is never taken from the command line; %s", key,

@@ -38,6 +38,43 @@ function util.starts_with(s, prefix)
 end
 
 -- Percent-encodes everything but RFC 3986's unreserved characters (user names like ana.maria@x, user+tag, josé).
+-- The edit distance between two short strings: insertions, deletions, substitutions and swaps of
+-- two neighbours ("plna" is one typo away from "plan").
+local function edit_distance(a, b)
+  local before, previous = nil, {}
+  for j = 0, #b do previous[j] = j end
+  for i = 1, #a do
+    local current = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      current[j] = math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+      if before and i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        current[j] = math.min(current[j], before[j - 2] + 1)
+      end
+    end
+    before, previous = previous, current
+  end
+  return previous[#b]
+end
+
+-- suggest(word, candidates) -> " (did you mean 'x'?)" for the closest candidate a typo away, or "".
+-- Close: at most a third of the word's length edited (at least 1, at most 3), or a prefix of it.
+function util.suggest(word, candidates)
+  local best, best_distance
+  local allowed = math.max(1, math.min(3, #word // 3))
+  for _, candidate in ipairs(candidates) do
+    local d = edit_distance(word:lower(), candidate:lower())
+    if #word >= 3 and candidate:sub(1, #word) == word then d = math.min(d, 1) end
+    if d <= allowed and (not best_distance or d < best_distance) then best, best_distance = candidate, d end
+  end
+  return best and string.format(" (did you mean '%s'?)", best) or ""
+end
+
+-- count(n, word[, plural]) -> "1 day", "2 days", "1 match", "3 matches" (plural defaults to word .. "s")
+function util.count(n, word, plural)
+  return string.format("%d %s", n, n == 1 and word or (plural or word .. "s"))
+end
+
 -- replace_plain(s, find, repl): every occurrence of the plain text find (no patterns) replaced.
 function util.replace_plain(s, find, repl)
   local out, from = {}, 1
