@@ -5,17 +5,17 @@
 # RUNBOOK_PATH) complete too and nothing here goes stale when a runbook changes.
 # Needs nothing beyond bash itself (bash-completion's helpers are not required).
 
-_runbook_commands="list show plan apply run resume exec version help"
+_runbook_commands="list show plan apply run resume history exec version help"
 
 # Options every command takes, then the ones that apply to some commands only (cli.lua OPTIONS).
 _runbook_global_opts="--output --journal-dir --verbose -v --quiet -q --no-color --help -h
   --runbook-path --kubeconfig --context --namespace -n --version"
 _runbook_command_opts() {
   case $1 in
-    plan)   echo "--param -p --policy --out -o --inventory" ;;
-    run)    echo "--param -p --policy --out -o --inventory --yes -y --dry-run" ;;
-    apply)  echo "--param -p --policy --yes -y --max-age" ;;
-    resume) echo "--policy --yes -y" ;;
+    plan)   echo "--param -p --policy --out -o --inventory --detailed-exitcode" ;;
+    run)    echo "--param -p --policy --out -o --inventory --yes -y --dry-run --skipped-ok" ;;
+    apply)  echo "--param -p --policy --yes -y --max-age --skipped-ok --force" ;;
+    resume) echo "--policy --yes -y --skipped-ok" ;;
     exec)   echo "--write" ;;
   esac
 }
@@ -84,6 +84,19 @@ _runbook_of_line() {
       name=$(sed -n 's/^  "runbook": "\(.*\)",$/\1/p' "$arg" | head -n 1)
       if [[ -n $source && $source != built-in ]]; then printf '%s' "$source"; else printf '%s' "$name"; fi ;;
   esac
+}
+
+# Journals that did not finish, by name, from the journal directory (--journal-dir on the line, else
+# runbook's default): what `runbook resume NAME` finds there. A finished journal ends with a finish line.
+_runbook_journals() {
+  local dir=$journal_dir f
+  [[ -z $dir ]] && dir=${XDG_STATE_HOME:-$HOME/.local/state}/runbook
+  for f in "$dir"/*.journal; do
+    [[ -f $f ]] || continue
+    tail -n 1 -- "$f" 2>/dev/null | grep -q '"type":"finish"' && continue
+    f=${f##*/}
+    printf '%s\n' "${f%.journal}"
+  done
 }
 
 _runbook_files() {  # _runbook_files [-d]: file (or directory) names
@@ -161,7 +174,7 @@ _runbook() {
 
   # The command, its first argument, and whether the word being completed is an option's value.
   # Options may come before or after the command, as runbook's own parser allows.
-  local command="" arg="" n_args=0 value_of="" kubeconfig=""
+  local command="" arg="" n_args=0 value_of="" kubeconfig="" journal_dir=""
   for ((i = 1; i < cword; i++)); do
     w=${words[i]}
     if [[ $command == exec && $n_args -ge 1 ]]; then
@@ -169,6 +182,7 @@ _runbook() {
     elif [[ $w == -* && $w != *=* ]] && _runbook_takes_value "$w"; then
       ((i + 1 == cword)) && value_of=$w
       [[ $w == --kubeconfig ]] && kubeconfig=${words[i+1]}
+      [[ $w == --journal-dir ]] && journal_dir=${words[i+1]}
       ((i++))
     elif [[ $w == -* ]]; then
       :
@@ -202,7 +216,14 @@ _runbook() {
         else
           mapfile -t COMPREPLY < <(compgen -W "$(_runbook_names)" -- "$cur")
         fi ;;
-      apply|resume|exec) _runbook_files ;;
+      apply|exec) _runbook_files ;;
+      resume)
+        _runbook_files
+        if [[ $cur != */* ]]; then
+          local -a names=()
+          mapfile -t names < <(compgen -W "$(_runbook_journals)" -- "$cur")
+          COMPREPLY+=("${names[@]}")
+        fi ;;
       help) mapfile -t COMPREPLY < <(compgen -W "$_runbook_commands" -- "$cur") ;;
     esac
   fi

@@ -22,7 +22,7 @@ bash -n "$BASH_COMP"; ok $? "runbook.bash parses"
 is "$(bash -c '. "$1"; complete -p runbook' bash "$BASH_COMP")" "complete -F _runbook runbook" "it registers _runbook for runbook"
 
 # --- commands ---
-is "$(complete_line "")" "apply exec help list plan resume run show version" "commands"
+is "$(complete_line "")" "apply exec help history list plan resume run show version" "commands"
 is "$(complete_line re)" "resume" "a command from its prefix"
 is "$(complete_line --output json pl)" "plan" "a command after global options"
 is "$(complete_line help ap)" "apply" "commands after help"
@@ -31,7 +31,7 @@ is "$(complete_line help ap)" "apply" "commands after help"
 help_options() {  # the long options `runbook COMMAND --help` lists
   "$RUNBOOK" "$1" --help 2>/dev/null </dev/null | grep -oE -- '--[a-z][a-z-]*' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
-for command in list show plan apply run resume exec version; do
+for command in list show plan apply run resume history exec version; do
   want=$(help_options "$command")
   got=$(complete_line "$command" -- | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')
   is "$got" "$want" "options of $command match its --help"
@@ -80,6 +80,14 @@ mkdir -p "$SCRATCH/files/sub"; touch "$SCRATCH/files/plan-1.json" "$SCRATCH/file
 F="$SCRATCH/files"
 is "$(complete_line apply "$F/pl")" "$F/plan-1.json $F/plan-2.json" "files after apply"
 is "$(complete_line resume "$F/")" "$F/plan-1.json $F/plan-2.json $F/site.lua $F/sub" "files after resume"
+# resume offers the unfinished journals of the journal directory by name (runbook resume NAME finds them)
+JD="$SCRATCH/jd"; mkdir -p "$JD"
+printf '{"type":"plan"}\n{"type":"start","id":1}\n' > "$JD/prune-dormant-20261204T010000Z-1.journal"
+printf '{"type":"plan"}\n{"type":"finish"}\n' > "$JD/prune-dormant-20261203T010000Z-2.journal"
+is "$(complete_line --journal-dir "$JD" resume prune)" "prune-dormant-20261204T010000Z-1" "resume: unfinished journals by name"
+is "$(XDG_STATE_HOME="$SCRATCH/xdg" complete_line resume prune)" "" "  from the journal directory in use only"
+mkdir -p "$SCRATCH/xdg/runbook"; cp "$JD/prune-dormant-20261204T010000Z-1.journal" "$SCRATCH/xdg/runbook/"
+is "$(XDG_STATE_HOME="$SCRATCH/xdg" complete_line resume prune)" "prune-dormant-20261204T010000Z-1" "  the default one too"
 is "$(complete_line plan prune-dormant --policy "$F/s")" "$F/site.lua $F/sub" "files after --policy"
 is "$(complete_line run prune-dormant -o "$F/plan-")" "$F/plan-1.json $F/plan-2.json" "files after -o"
 is "$(complete_line --journal-dir "$F/")" "$F/sub" "directories after --journal-dir"
@@ -142,7 +150,7 @@ zsh_complete() {
   (cd "$SCRATCH" && timeout 20 zsh -f "$SCRATCH/capture.zsh" "$ZSH_COMP_DIR" "$SCRATCH/zcompdump" "$(basename "$RUNBOOK")" "$*") |
     grep -v '^[[:space:]]*$' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
-is "$(zsh_complete "$RUNBOOK ")" "apply exec help list plan resume run show version" "zsh: commands"
+is "$(zsh_complete "$RUNBOOK ")" "apply exec help history list plan resume run show version" "zsh: commands"
 is "$(zsh_complete "$RUNBOOK show ")" "$builtin" "zsh: runbook names (runbook list)"
 is "$(zsh_complete "$RUNBOOK plan prune-dormant -p da")" "days=" "zsh: -p da<TAB> -> days="
 is "$(zsh_complete "$RUNBOOK plan prune-dormant -p include_admins=")" "false true" "zsh: boolean values"

@@ -72,7 +72,7 @@ local EXAMPLES = {
           "runbook run wipe-hub-db -n hub-a --context prod" },
   resume = { "runbook resume prune-dormant-20261204T031500Z-4242.journal", "runbook resume ~/.local/state/runbook/X.journal --yes" },
   history = { "runbook history                 # every run, newest last", "runbook history alice           # everything done to alice" },
-  exec = { "runbook exec --context prod -n hub-a pods.lua", "runbook exec --write fix.lua arg1 -- --script-flag" },
+  exec = { "runbook exec --context prod -n hub-a pods.lua", "runbook exec --write fix.lua ARG... -- SCRIPT-OPTIONS" },
   version = { "runbook version" },
 }
 
