@@ -549,4 +549,27 @@ LUA
 run_rb exec "$SCRATCH/paging.lua"
 like "$ERR" "^([0-9]+)	\1	\1$" "paging one pod at a time across namespaces lists each pod once, like one unpaged list"
 
+# Waits show what is awaited, its state as it changes and the time against the timeout (issue 17):
+# a rollout whose new pod takes 3 s to start.
+fake_k8s_control POST settings '{"podStartSeconds": 3}' >/dev/null
+cat > "$SCRATCH/rollout.lua" <<'LUA'
+local k8s = require "runbook.k8s"
+local c = assert(k8s.connect{ kubeconfig = os.getenv("KUBECONFIG_FILE") })
+assert(c:rollout_restart("hub", { namespace = "hub-b" }))
+local pod = assert(c:wait_rollout("hub", { namespace = "hub-b", timeout = 60 }))
+print("ready " .. pod.metadata.name)
+LUA
+run_rb exec --write "$SCRATCH/rollout.lua"
+is "$RC" 0 "a rollout waited for"
+like "$ERR" "waiting for deployment hub-b/hub to roll out: .*Pending.* \([1-9][0-9]*s of 60s\)" \
+  "  not on a terminal: a line with what is awaited, the pods' state, the time against the timeout"
+is "$(printf '%s\n' "$ERR" | grep -c 'waiting for deployment hub-b/hub')" \
+   "$(printf '%s\n' "$ERR" | grep 'waiting for deployment hub-b/hub' | sed 's/ ([0-9]*s of 60s)$//' | uniq | wc -l)" \
+  "  a new line only when the state changes"
+out=$("$PY" "$TOP/tests/lib/pty_run.py" "" "$RUNBOOK" exec --write "$SCRATCH/rollout.lua" 2>&1)
+like "$out" $'\r\e\\[Kwaiting for deployment hub-b/hub to roll out: .*\\(2s of 60s\\)' \
+  "  on a terminal: one line rewritten as the seconds pass"
+like "$out" $'\r\e\\[Kready hub-' "  and cleared when the wait is over"
+fake_k8s_control POST settings '{"podStartSeconds": 0.3}' >/dev/null
+
 done_testing

@@ -23,6 +23,7 @@ local http = require "runbook.http"
 local json = require "runbook.json"
 local resources = require "runbook.k8s.resources"
 local sched = require "runbook.sched"
+local ui = require "runbook.ui"
 local util = require "runbook.util"
 
 local k8s = {}
@@ -272,21 +273,29 @@ end
 
 -- ---- waiting ----
 
--- Polls check() -> done, result | nil, message  until done, an error, or the timeout.
+-- Polls check() -> done, result | nil, message  until done, an error, or the timeout; the operator
+-- sees what is awaited and its state meanwhile (ui.waiting).
 local function poll(check, timeout, what)
-  local deadline = host.monotonic() + (timeout or 120)
+  timeout = timeout or 120
+  local started = host.monotonic()
+  local deadline = started + timeout
   local interval = 0.2
   local last_state
+  local function finish(...)
+    ui.waiting_done(what)
+    return ...
+  end
   while true do
     local done, result, state = check()
-    if done == nil then return nil, result end
-    if done then return result end
+    if done == nil then return finish(nil, result) end
+    if done then return finish(result) end
     last_state = state or last_state
+    ui.waiting(what, last_state, host.monotonic() - started, timeout)
     if host.monotonic() >= deadline then
-      return nil, string.format("timed out after %ds waiting for %s%s", math.floor(timeout or 120), what,
-        last_state and (" (" .. last_state .. ")") or "")
+      return finish(nil, string.format("timed out after %ds waiting for %s%s", math.floor(timeout), what,
+        last_state and (" (" .. last_state .. ")") or ""))
     end
-    if host.interrupted() then return nil, "interrupted while waiting for " .. what end
+    if host.interrupted() then return finish(nil, "interrupted while waiting for " .. what) end
     sched.sleep(math.min(interval, math.max(0, deadline - host.monotonic())))
     interval = math.min(interval * 1.5, 2)
   end

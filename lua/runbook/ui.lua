@@ -277,6 +277,39 @@ function ui.progress(label, done, total, force)
   if finished then progress_state[label] = nil end
 end
 
+-- Waiting for something outside runbook (a rollout, a namespace to go, a schema to appear): what is
+-- awaited, its state as it changes, and the time against the timeout, as `kubectl rollout status`
+-- and `helm --wait` show it. Nothing for the first second (most waits are shorter); then on a
+-- terminal a line rewritten each second, elsewhere a line each time the state changes (and every
+-- 30 s while it does not, so a log shows the run is alive).
+local waits = {}
+function ui.waiting(what, state, elapsed, timeout)
+  if ui.quiet or elapsed < 1 then return end
+  local now = host.monotonic()
+  local w = waits[what]
+  if not w then
+    w = { last = -math.huge }
+    waits[what] = w
+  end
+  local tty = host.isatty(2)
+  if state == w.state and now - w.last < (tty and 1 or 30) then return end
+  w.state, w.last = state, now
+  local text = filter(string.format("waiting for %s: %s (%ds of %ds)", what, state or "not yet",
+    math.floor(elapsed), math.floor(timeout)), false)
+  if tty then
+    host.write(2, "\r\27[K" .. text)
+    progress_shown = true
+  else
+    host.write(2, text .. "\n")
+  end
+end
+
+-- The wait is over: its line goes (the action's own result says how it ended).
+function ui.waiting_done(what)
+  if waits[what] then clear_progress() end
+  waits[what] = nil
+end
+
 -- Ends a progress line: with done (and total), the last count is shown as it is, so the line never
 -- stays frozen at an earlier count (a run that stopped early, a listing of unknown size).
 function ui.progress_done(label, done, total)
