@@ -131,6 +131,7 @@ check(res.get("requests", {}).get("cpu") and res.get("requests", {}).get("memory
 args = c.get("args", [])
 check(args[:2] == ["run", "prune-dormant"], "args run prune-dormant", args)
 check("--yes" in args, "args contain --yes")
+check("--skipped-ok" in args, "args contain --skipped-ok (users skipped because they changed do not fail the Job)")
 params = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-p", "--param")]
 caps = [int(p.split("=", 1)[1]) for p in params if p.startswith("max_actions=") and p.split("=", 1)[1].isdigit()]
 check(len(caps) == 1 and caps[0] >= 1, "args cap the run: -p max_actions=N, N >= 1", params)
