@@ -127,6 +127,13 @@ like "$OUT" "2 actions;" "  and how many"
 run_rb history tmp-a --journal-dir "$J" --output json
 is "$(printf '%s' "$OUT" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(len(d), d[0]["outcome"], d[0]["reason"], d[0]["journal"].endswith(".journal"))')" \
    "2 done has the prefix tmp- True" "  --output json: each action with its outcome, reason and journal"
+if "$PY" -c 'import jsonschema' 2>/dev/null; then
+  check_schema() { "$PY" -c 'import json,sys,jsonschema; jsonschema.validate(json.loads(sys.stdin.read()), json.load(open(sys.argv[1]))); print("valid")' "$1"; }
+  is "$(printf '%s' "$OUT" | check_schema "$TOP/doc/schema/history-target.json" 2>&1 | tail -1)" valid "  matches doc/schema/history-target.json"
+  run_rb history --journal-dir "$J" --output json
+  is "$(printf '%s' "$OUT" | check_schema "$TOP/doc/schema/history.json" 2>&1 | tail -1)" valid "history --output json matches doc/schema/history.json"
+  is "$(printf '%s' "$OUT" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(len(d), d[0]["state"], d[0]["done"])')" "2 finished 2" "  two finished runs of 2"
+fi
 run_rb history nobody --journal-dir "$J"
 like "$OUT" "Nothing in the journals touched nobody" "  a name never touched says so"
 run_rb history --journal-dir "$SCRATCH/jb"
