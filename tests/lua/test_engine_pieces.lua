@@ -78,8 +78,12 @@ is(opts.verbose, 2, "-vv counts")
 is(table.concat(opts.param, ","), "a=1,b=2", "-p repeats, attached or not")
 is(opts.output, "json", "--opt=value")
 is(opts.namespace, "ns", "-n value")
-command, pos = cli.parse({ "exec", "s.lua", "--flag", "-p" })
-is(#pos, 3, "exec passes everything after the script to it")
+command, pos = cli.parse({ "exec", "s.lua", "--flag", "x" })
+is(#pos, 3, "exec passes the arguments after the script to it")
+raises(function() cli.parse({ "exec", "s.lua", "--flag", "-p" }) end, "option %-p comes after the script",
+  "runbook's own options after the script are refused, not passed on in silence")
+command, pos = cli.parse({ "exec", "s.lua", "--flag", "--", "-p", "--write" })
+is(table.concat(pos, " ", 2), "--flag -p --write", "after -- they are the script's")
 
 -- empty arrays survive a decode/encode round trip (objects read from an API and sent back)
 is(json.encode(json.decode('{"a":[],"b":{},"c":[ ],"d":"[]","e":["x",[]],"f":"a\\"[]"}')),
