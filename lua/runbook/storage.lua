@@ -12,6 +12,7 @@
 --
 -- Claims are matched to users by KubeSpawner's annotation hub.jupyter.org/username (the exact name;
 -- the label of the same name is an escaped, truncated form). Failures return nil, message.
+local access = require "runbook.k8s.access"
 local host = require "runbook.host"
 local json = require "runbook.json"
 local util = require "runbook.util"
@@ -338,5 +339,30 @@ function storage.restore_policy(client, pv_name, previous)
   if not ok then return nil, err end
   return true
 end
+
+-- ---- permissions, asked in advance ----
+
+-- needed_access(mode, namespace) -> the Kubernetes calls the functions above make for a user being
+-- deleted with storage=mode, as checks for runbook.k8s.access: the claim and its volume are read
+-- again (prune-dormant's check, after_delete), and with "retain" the volume is patched (retain;
+-- volumes are cluster-scoped). Each check has a `why`.
+function storage.needed_access(mode, namespace)
+  local checks = {
+    { verb = "get", resource = "persistentvolumeclaims", namespace = namespace,
+      why = "to read each claim again before its user is deleted" },
+    { verb = "get", resource = "persistentvolumes", why = "to read each volume again" },
+  }
+  if mode == "retain" then
+    checks[#checks + 1] = { verb = "patch", resource = "persistentvolumes",
+                            why = "to set each volume to reclaim policy Retain (storage=retain)" }
+  end
+  return checks
+end
+
+-- missing_access(client, checks) -> the checks the client's credentials may not do (empty: all allowed)
+-- | nil, message when the API server could not be asked (SelfSubjectAccessReview).
+storage.missing_access = access.missing
+storage.describe_access = access.describe
+storage.describe_all_access = access.describe_all
 
 return storage
