@@ -5,6 +5,7 @@
 local hub = require "runbook.hub"
 local json = require "runbook.json"
 local k8s = require "runbook.k8s"
+local access = require "runbook.k8s.access"
 local storage = require "runbook.storage"
 local userbackup = require "runbook.userbackup"
 local util = require "runbook.util"
@@ -352,7 +353,7 @@ local function refuse_missing_scopes(ctx, missing, candidates)
   end
   local has = {}
   for _, s in ipairs(type(me.scopes) == "table" and me.scopes or {}) do has[#has + 1] = tostring(s) end
-  util.fail(2, "the hub token cannot do what apply would do: it lacks\n%s\nThe token is %s's; its scopes: %s.\n" ..
+  util.fail(2, "the hub token cannot do what apply would do: it lacks\n%s\nThe token belongs to %s; its scopes: %s.\n" ..
     "Grant the scopes to %s in jupyterhub_config.py and restart the hub (zero-to-jupyterhub: hub.loadRoles):\n" ..
     '  c.JupyterHub.load_roles = [{"name": "prune-dormant", "scopes": ["admin:users", "admin:servers", "list:users", ' ..
     '"read:users", "read:hub"], %s}]\nthen plan again. Nothing was changed.', table.concat(lines, "\n"), who,
@@ -365,17 +366,17 @@ local function check_cluster_access(ctx, namespace, claims)
   if #claims == 0 then return end
   local needs = storage.needed_access(ctx.params.storage, namespace)
   local client = k8s_client(ctx)
-  local denied, err = storage.missing_access(client, needs)
+  local denied, err = access.missing(client, needs)
   if not denied then
     ctx:note("Kubernetes permissions were not checked in advance: " .. err)
     return
   end
   if #denied == 0 then
-    ctx:fact("storage_permissions", "checked (SelfSubjectAccessReview): " .. storage.describe_all_access(needs))
+    ctx:fact("storage_permissions", "checked (SelfSubjectAccessReview): " .. access.describe_all(needs))
     return
   end
   local lines = {}
-  for _, d in ipairs(denied) do lines[#lines + 1] = "  " .. storage.describe_access(d) .. ": " .. d.why end
+  for _, d in ipairs(denied) do lines[#lines + 1] = "  " .. access.describe(d) .. ": " .. d.why end
   util.fail(2, "Kubernetes user '%s' (context %s) may not do what apply would do for the users' storage:\n%s\n" ..
     "Grant it (deploy/rbac.yaml: a Role with get and list on persistentvolumeclaims, a ClusterRole with get, list and " ..
     "patch on persistentvolumes, which are cluster-scoped), or use a context that has it, and plan again. " ..

@@ -12,7 +12,6 @@
 --
 -- Claims are matched to users by KubeSpawner's annotation hub.jupyter.org/username (the exact name;
 -- the label of the same name is an escaped, truncated form). Failures return nil, message.
-local access = require "runbook.k8s.access"
 local host = require "runbook.host"
 local json = require "runbook.json"
 local util = require "runbook.util"
@@ -343,7 +342,7 @@ end
 -- ---- permissions, asked in advance ----
 
 -- needed_access(mode, namespace) -> the Kubernetes calls the functions above make for a user being
--- deleted with storage=mode, as checks for runbook.k8s.access: the claim and its volume are read
+-- deleted with storage=mode, as checks for runbook.k8s.access (access.missing): the claim and its volume are read
 -- again (prune-dormant's check, after_delete), and with "retain" the volume is patched (retain;
 -- volumes are cluster-scoped). Each check has a `why`.
 function storage.needed_access(mode, namespace)
@@ -358,11 +357,5 @@ function storage.needed_access(mode, namespace)
   end
   return checks
 end
-
--- missing_access(client, checks) -> the checks the client's credentials may not do (empty: all allowed)
--- | nil, message when the API server could not be asked (SelfSubjectAccessReview).
-storage.missing_access = access.missing
-storage.describe_access = access.describe
-storage.describe_all_access = access.describe_all
 
 return storage
