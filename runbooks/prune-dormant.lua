@@ -5,12 +5,25 @@
 local hub = require "runbook.hub"
 local json = require "runbook.json"
 local k8s = require "runbook.k8s"
+local access = require "runbook.k8s.access"
 local storage = require "runbook.storage"
 local userbackup = require "runbook.userbackup"
 local util = require "runbook.util"
 
 local DAY = 86400
 local LISTING_TRIES = 3 -- listings in all, the sorted one included, before planning on a moving hub
+-- The thresholds the plan also counts for (with the chosen `days`), so a site can pick one from one listing.
+local WHAT_IF_DAYS = { 30, 90, 180, 365 }
+-- The ranges active users are grouped by in the plan (each ends where the next begins; the last at `days`).
+local ACTIVITY_BANDS = { 7, 30, 90, 180, 365, 730 }
+-- Below this a threshold takes users who were merely away (a holiday, a term break): the plan says so.
+local LOW_DAYS = 30
+-- The share cap (max_percent) counts only above this many deletions: up to 20 the plan lists every
+-- one of them by name (the renderer shows 20 a group), so the operator reads who goes. Above it,
+-- nobody reads the list, and a threshold that takes most of a hub is far likelier a slip (days=1
+-- for days=100, a clock, a unit) than a decision; 50% by default still lets a first prune clear a
+-- large backlog, and a site whose hub really is mostly dormant says so once with -p max_percent=.
+local SHARE_CAP_FLOOR = 20
 
 local function connect(ctx)
   if ctx.state.client then return ctx.state.client end
@@ -39,32 +52,58 @@ end
 
 local function when(t) return t and util.format_time(t) or "never" end
 
--- Why a user must be left alone right now, or nil when nothing protects them. Shared by the plan and
--- the re-check, so both judge by the same rules.
+-- protection(ctx, user) -> why a user must be left alone right now, and the group the plan lists them
+-- under | nil when nothing protects them. Shared by the plan and the re-check, so both judge by the
+-- same rules. Nothing here depends on `days`: what protects a user protects them at every threshold.
 local function protection(ctx, user)
   local p, policy = ctx.params, ctx.policy
   for _, name in ipairs(policy.protected_users or {}) do
-    if name == user.name then return "protected by policy (protected_users)" end
+    if name == user.name then return "protected by policy (protected_users)", "protected by policy" end
   end
   local me = ctx.state.me
   if type(me) == "table" and me.name == user.name then
-    return string.format("the token's own identity (%s %s): the hub refuses to delete it", tostring(me.kind or "user"), me.name)
+    return string.format("the token's own identity (%s %s): the hub refuses to delete it", tostring(me.kind or "user"),
+      me.name), "the token's own identity"
   end
-  if user.admin and not p.include_admins then return "admin" end
+  if user.admin and not p.include_admins then return "admin", "admin" end
   if not hub.can_see_servers(user) then
     error("the hub token cannot see users' servers (the user model has no 'servers'); " ..
       "give it the admin:servers or read:servers scope, or a user with a running server could be deleted", 0)
   end
   local server = hub.server_state(user)
-  if server then return server end
+  if server then return server, server:find("pending", 1, true) and "server pending" or "server running" end
   if policy.exclude then
+    -- The policy is shown the user and nothing else (not `days`): its answer holds at every threshold,
+    -- which is what lets the what-if counts honour it.
     local excluded = policy.exclude(user)
-    if excluded then return "excluded by policy" .. (type(excluded) == "string" and (": " .. excluded) or "") end
+    if excluded then
+      return "excluded by policy" .. (type(excluded) == "string" and (": " .. excluded) or ""), "excluded by policy"
+    end
   end
   return nil
 end
 
--- dormancy(ctx, user, now) -> reason it is dormant | nil, reason it is not
+local function days_text(n) return string.format("%d day%s", n, n == 1 and "" or "s") end
+
+-- The group of a user active `idle` seconds ago, among ranges that end at `days`: "active within 7
+-- days", "active 7 to 30 days ago", ..., "active 30 to 90 days ago" (for days=90), so that users seen
+-- yesterday and users seen nearly `days` ago are not counted as one.
+local function activity_group(idle, days)
+  local lower = 0
+  for _, band in ipairs(ACTIVITY_BANDS) do
+    if band >= days then break end
+    if idle <= band * DAY then break end
+    lower = band
+  end
+  local upper = days
+  for _, band in ipairs(ACTIVITY_BANDS) do
+    if band > lower and band < days then upper = band break end
+  end
+  if lower == 0 then return "active within " .. days_text(upper) end
+  return string.format("active %d to %s ago", lower, days_text(upper))
+end
+
+-- dormancy(ctx, user, now) -> reason it is dormant | nil, reason it is not, its group
 local function dormancy(ctx, user, now)
   local p = ctx.params
   local last = hub.last_activity(user)
@@ -73,16 +112,17 @@ local function dormancy(ctx, user, now)
     if idle > p.days * DAY then
       return string.format("no activity for %s (last %s)", util.human_duration(idle), when(last))
     end
-    return nil, string.format("active %s ago", util.human_duration(math.max(0, idle)))
+    return nil, string.format("active %s ago", util.human_duration(math.max(0, idle))),
+      activity_group(math.max(0, idle), p.days)
   end
   local created = hub.created(user)
-  if not created then return nil, "never active, creation time unknown" end
+  if not created then return nil, "never active, creation time unknown", "never active, creation time unknown" end
   local age = now - created
   if age > p.grace_days * DAY then
     return string.format("never active; created %s ago", util.human_duration(age))
   end
   return nil, string.format("new account, created %s ago (grace period %d days)", util.human_duration(math.max(0, age)),
-    p.grace_days)
+    p.grace_days), "created within the grace period"
 end
 
 -- ---- users' storage ----
@@ -194,14 +234,180 @@ local function user_record(user)
   }
 end
 
--- judge_users(ctx, client, claims_index, sorted) -> {listed, capped, stopped_at, candidate_claims, listing}
+-- ---- what-if: how many users other thresholds would delete ----
+-- Counted while the users stream by, from the judgement the plan makes of each (protection, policy,
+-- storage=keep-user, grace): a few integers whatever the hub's size. Only the comparison with `days`
+-- depends on the threshold, so each user adds to the count of every threshold their idle time exceeds.
+
+local function new_tally(ctx, sorted)
+  local days, thresholds, seen = ctx.params.days, {}, {}
+  for _, d in ipairs(WHAT_IF_DAYS) do
+    -- A listing sorted by activity stops at the first user active within `days`: the users of a
+    -- smaller threshold are not all listed, so it is not counted (the plan says so).
+    if not seen[d] and (not sorted or d >= days) then thresholds[#thresholds + 1], seen[d] = d, true end
+  end
+  if not seen[days] then thresholds[#thresholds + 1] = days end
+  table.sort(thresholds)
+  local idle_over = {}
+  for i = 1, #thresholds do idle_over[i] = 0 end
+  return { thresholds = thresholds, idle_over = idle_over, never_active = 0, left_alone = {}, sorted = sorted }
+end
+
+local function tally_left_alone(tally, group)
+  tally.left_alone[group] = (tally.left_alone[group] or 0) + 1
+end
+
+local function tally_idle(tally, idle)
+  for i, d in ipairs(tally.thresholds) do
+    if idle > d * DAY then tally.idle_over[i] = tally.idle_over[i] + 1 end
+  end
+end
+
+-- would_delete(tally) -> {days = count}: what each threshold selects (before max_actions spreads it over runs)
+local function would_delete(tally)
+  local counts = {}
+  for i, d in ipairs(tally.thresholds) do counts[d] = tally.idle_over[i] + tally.never_active end
+  return counts
+end
+
+local function what_if_line(tally)
+  local counts, parts = would_delete(tally), {}
+  for _, d in ipairs(tally.thresholds) do parts[#parts + 1] = string.format("%d days: %d", d, counts[d]) end
+  return table.concat(parts, ", ")
+end
+
+local function what_if_facts(ctx, tally)
+  local counts, days, deleted = would_delete(tally), json.array(), json.array()
+  for _, d in ipairs(tally.thresholds) do
+    days[#days + 1], deleted[#deleted + 1] = d, counts[d]
+  end
+  -- Two lists read as a small table in the plan's text and zip into rows in JSON:
+  -- what_if_days[i] would delete what_if_deleted[i] users.
+  ctx:fact("what_if_days", days)
+  ctx:fact("what_if_deleted", deleted)
+  ctx:fact("what_if_never_active", tally.never_active)
+  local groups, parts = util.sorted_keys(tally.left_alone), {}
+  table.sort(groups, function(a, b)
+    return tally.left_alone[a] > tally.left_alone[b] or (tally.left_alone[a] == tally.left_alone[b] and a < b)
+  end)
+  for _, g in ipairs(groups) do parts[#parts + 1] = string.format("%s %d", g, tally.left_alone[g]) end
+  ctx:fact("what_if_left_alone", #parts > 0 and table.concat(parts, ", ") or "none")
+  local how = string.format("each count is what a plan with that days would select (max_actions aside): the users " ..
+    "idle longer, plus the %d never active for more than grace_days=%d, judged as this plan judges them", tally.never_active,
+    ctx.params.grace_days)
+  if ctx.policy.exclude or ctx.policy.protected_users then
+    how = how .. "; the site policy is honoured at every threshold (exclude() is shown only the user, not days)"
+  end
+  if tally.sorted then
+    how = how .. string.format("; thresholds below %d days are not counted: the listing, sorted by activity, stopped " ..
+      "at the first user active within %d days (plan with a smaller days to count them), and left-alone counts " ..
+      "cover only the users listed", ctx.params.days, ctx.params.days)
+  end
+  ctx:fact("what_if_counted", how)
+end
+
+local KEEP_USER_GROUP = "has storage (storage=keep-user)"
+
+-- ---- permissions apply will need, checked at plan time ----
+-- Apply reads each candidate again (GET /users/NAME: read:users, and read:servers to see their
+-- servers) and deletes them (delete:users). The listing that made the plan proves the token can list
+-- and read; only the hub's scopes say whether it may delete. A scope may be granted on some users
+-- only (delete:users!group=students): it is checked for each candidate, counting what is missing.
+local APPLY_SCOPES = { "delete:users", "read:users", "read:servers" }
+local SHOWN_NAMES = 5
+
+local function check_scopes(ctx, missing, user)
+  local scopes = ctx.state.scopes
+  if not scopes then return end -- the hub does not say (before JupyterHub 2.0): the plan notes it
+  for _, scope in ipairs(APPLY_SCOPES) do
+    if not hub.has_scope(scopes, scope, user) then
+      local m = missing[scope]
+      if not m then
+        m = { count = 0, names = {} }
+        missing[scope] = m
+      end
+      m.count = m.count + 1
+      if #m.names < SHOWN_NAMES then m.names[#m.names + 1] = user.name end
+    end
+  end
+end
+
+-- Refuses the plan (exit 2) when the token lacks a scope apply needs, naming what to grant and where.
+local function refuse_missing_scopes(ctx, missing, candidates)
+  local lines = {}
+  for _, scope in ipairs(APPLY_SCOPES) do
+    local m = missing[scope]
+    if m then
+      lines[#lines + 1] = string.format("  %s (or %s), for %d of the %d users to delete (%s%s)", scope,
+        table.concat(hub.scopes_implying(scope), " or "), m.count, candidates, table.concat(m.names, ", "),
+        m.count > #m.names and ", ..." or "")
+    end
+  end
+  if #lines == 0 then return end
+  local me = ctx.state.me
+  local who, holder
+  if me.kind == "service" then
+    who, holder = string.format("service '%s'", tostring(me.name)), string.format('"services": ["%s"]', tostring(me.name))
+  else
+    who, holder = string.format("user '%s'", tostring(me.name)), string.format('"users": ["%s"]', tostring(me.name))
+  end
+  local has = {}
+  for _, s in ipairs(type(me.scopes) == "table" and me.scopes or {}) do has[#has + 1] = tostring(s) end
+  util.fail(2, "the hub token cannot do what apply would do: it lacks\n%s\nThe token belongs to %s; its scopes: %s.\n" ..
+    "Grant the scopes to %s in jupyterhub_config.py and restart the hub (zero-to-jupyterhub: hub.loadRoles):\n" ..
+    '  c.JupyterHub.load_roles = [{"name": "prune-dormant", "scopes": ["admin:users", "admin:servers", "list:users", ' ..
+    '"read:users", "read:hub"], %s}]\nthen plan again. Nothing was changed.', table.concat(lines, "\n"), who,
+    #has > 0 and table.concat(has, ", ") or "none", who, holder)
+end
+
+-- The Kubernetes calls apply makes for the candidates' storage, checked with SelfSubjectAccessReviews:
+-- it reads each claim and volume again, and with storage=retain patches the volumes (cluster-scoped).
+local function check_cluster_access(ctx, namespace, claims)
+  if #claims == 0 then return end
+  local needs = storage.needed_access(ctx.params.storage, namespace)
+  local client = k8s_client(ctx)
+  local denied, err = access.missing(client, needs)
+  if not denied then
+    ctx:note("Kubernetes permissions were not checked in advance: " .. err)
+    return
+  end
+  if #denied == 0 then
+    ctx:fact("storage_permissions", "checked (SelfSubjectAccessReview): " .. access.describe_all(needs))
+    return
+  end
+  local lines = {}
+  for _, d in ipairs(denied) do lines[#lines + 1] = "  " .. access.describe(d) .. ": " .. d.why end
+  util.fail(2, "Kubernetes user '%s' (context %s) may not do what apply would do for the users' storage:\n%s\n" ..
+    "Grant it (deploy/rbac.yaml: a Role with get and list on persistentvolumeclaims, a ClusterRole with get, list and " ..
+    "patch on persistentvolumes, which are cluster-scoped), or use a context that has it, and plan again. " ..
+    "Nothing was changed.", tostring(client.user), tostring(client.context), table.concat(lines, "\n"))
+end
+
+-- count_for_what_if(tally, params, user, now, kept_group, has_storage): one user's part in the counts.
+-- A user left alone for a reason that does not depend on `days` is left alone at every threshold.
+local function count_for_what_if(tally, p, user, now, kept_group, has_storage)
+  if kept_group then return tally_left_alone(tally, kept_group) end
+  if has_storage and p.storage == "keep-user" then return tally_left_alone(tally, KEEP_USER_GROUP) end
+  local last = hub.last_activity(user)
+  if last then return tally_idle(tally, math.max(0, now - last)) end
+  local created = hub.created(user)
+  if not created then return tally_left_alone(tally, "never active, creation time unknown") end
+  if now - created > p.grace_days * DAY then
+    tally.never_active = tally.never_active + 1
+  else
+    tally_left_alone(tally, "created within the grace period")
+  end
+end
+
+-- judge_users(ctx, client, claims_index, sorted) -> {listed, capped, stopped_at, candidate_claims, listing, tally}
 -- Lists the users (sorted by activity, or in id order) and judges each, filling the plan's actions and
 -- skipped items anew. A sorted listing stops at the first user active within `days`, or as soon as it
 -- is found inconsistent (listing.anomaly): the caller then lists again in id order.
 local function judge_users(ctx, client, claims_index, sorted, last_try)
   ctx.actions, ctx.skipped = json.array(), json.array()
   local now, p = ctx.now, ctx.params
-  local run = { listed = 0, capped = 0, candidate_claims = {} }
+  local run = { listed = 0, capped = 0, candidate_claims = {}, tally = new_tally(ctx, sorted),
+                scopes_missing = {} }
   local users
   users, run.listing = client:users{ sort = sorted and "last_activity" or nil }
   for user in users do
@@ -214,21 +420,25 @@ local function judge_users(ctx, client, claims_index, sorted, last_try)
     end
     run.listed = run.listed + 1
     ctx.progress("listing users", run.listed, client.listed_total)
-    local kept = protection(ctx, user)
+    local kept, group = protection(ctx, user)
     local dormant, active = nil, nil
-    if not kept then dormant, active = dormancy(ctx, user, now) end
-    local claims = (dormant and claims_index) and claims_index:claims_of(user.name) or {}
+    if not kept then dormant, active, group = dormancy(ctx, user, now) end
+    local claims = (not kept and claims_index) and claims_index:claims_of(user.name) or {}
+    count_for_what_if(run.tally, p, user, now, kept and group, #claims > 0)
+    if not dormant then claims = {} end
     if #claims > 0 and p.storage == "keep-user" then
       local described = {}
       for _, c in ipairs(claims) do described[#described + 1] = storage.describe(c) end
-      kept = "has storage (" .. table.concat(described, "; ") .. "); storage=keep-user"
+      kept, group = "has storage (" .. table.concat(described, "; ") .. "); storage=keep-user", KEEP_USER_GROUP
     end
     if kept or active then
-      ctx:skip{ target = user.name, reason = kept or active }
+      ctx:skip{ target = user.name, reason = kept or active, group = group }
     elseif p.max_actions > 0 and #ctx.actions >= p.max_actions then
       run.capped = run.capped + 1
-      ctx:skip{ target = user.name, reason = "over this run's cap (max_actions " .. p.max_actions .. ")" }
+      local cap = "over this run's cap (max_actions " .. p.max_actions .. ")"
+      ctx:skip{ target = user.name, reason = cap, group = cap }
     else
+      check_scopes(ctx, run.scopes_missing, user)
       local reason, args = dormant, { last_activity = user.last_activity, created = user.created }
       if #claims > 0 then
         local described = {}
@@ -243,6 +453,43 @@ local function judge_users(ctx, client, claims_index, sorted, last_try)
     end
   end
   return run
+end
+
+-- The plan's effect in a line: how many users go, and what becomes of their home directories.
+local function state_effect(ctx, claims_index, claims)
+  local n = #ctx.actions
+  ctx:effect(string.format("%d user%s deleted", n, n == 1 and "" or "s"))
+  local mode = ctx.params.storage
+  local function dirs(k) return string.format("%d home director%s", k, k == 1 and "y" or "ies") end
+  if mode == "unchecked" then
+    ctx:effect("storage not checked")
+  elseif claims_index and mode == "keep-user" then
+    ctx:effect("home directories untouched (users who have one are left alone)")
+  elseif claims_index and mode == "retain" then
+    local kept = 0
+    for _, c in ipairs(claims) do if c.volume then kept = kept + 1 end end
+    if kept > 0 then ctx:effect(dirs(kept) .. " kept (volumes set to Retain)") end
+  elseif claims_index and mode == "delete" then
+    local lost = storage.at_risk(claims)
+    if lost > 0 then ctx:effect(dirs(lost) .. " deleted with their users") end
+  end
+end
+
+-- check_share(ctx, selected, total, tally): refuses (exit 2) a plan whose threshold selects more than
+-- max_percent of the hub's users, past the floor above. It judges what `days` selects, before
+-- max_actions: a per-run cap spreads a deletion over runs, it does not make a wrong threshold right.
+local function check_share(ctx, selected, total, tally)
+  local p = ctx.params
+  local share = total > 0 and selected * 100 / total or 0
+  ctx:fact("share_of_hub", string.format("%d of %d users (%.0f%%); limit: max_percent=%d%s", selected, total, share,
+    p.max_percent, p.max_percent >= 100 and " (no limit)" or string.format(", above %d users", SHARE_CAP_FLOOR)))
+  if p.max_percent >= 100 or selected <= SHARE_CAP_FLOOR or selected * 100 <= total * p.max_percent then return end
+  local needed = (selected * 100 + total - 1) // total
+  util.fail(2, "days=%d would delete %d of the hub's %d users (%.0f%%), more than max_percent=%d allows (%d users).\n" ..
+    "A threshold that takes this much of a hub is more often a slip than a decision. Users each threshold would " ..
+    "delete: %s.\nChoose a larger days; or, if this many users really are to go, plan again with -p max_percent=%d " ..
+    "(the plan records it). Nothing was changed.", p.days, selected, total, share, p.max_percent,
+    total * p.max_percent // 100, what_if_line(tally), needed)
 end
 
 return {
@@ -276,7 +523,10 @@ list:users, read:users, read:hub). Never on the command line.]],
     { name = "grace_days", type = "integer", default = 7, min = 0, max = 36500,
       help = "never-active accounts younger than this are kept" },
     { name = "max_actions", type = "integer", default = 0, min = 0, max = 10000000,
-      help = "delete at most this many users per run (0: no cap)" },
+      help = "delete at most this many users per run (0: no cap); the rest are left for later runs" },
+    { name = "max_percent", type = "integer", default = 50, min = 1, max = 100,
+      help = "refuse a plan whose days selects more than this share (percent) of the hub's users, " ..
+        "when more than " .. SHARE_CAP_FLOOR .. " (100: no limit)" },
     { name = "include_admins", type = "boolean", default = false, help = "also delete dormant admins" },
     { name = "storage", type = "string", default = "retain", check = storage_choice,
       help = "users' storage (KubeSpawner claims): retain (keep the volume), delete, keep-user (skip users who have some), unchecked" },
@@ -319,6 +569,7 @@ list:users, read:users, read:hub). Never on the command line.]],
     -- In id order only users deleted or moved during the listing can shift the pages: it is tried
     -- LISTING_TRIES times in all; if users keep moving, the last listing is planned on, and the plan says
     -- some users may be left for the next run.
+    ctx.state.scopes = hub.token_scopes(ctx.state.me)
     local sorted = client:can_sort()
     local run = judge_users(ctx, client, claims_index, sorted)
     local fell_back, tries = nil, 1
@@ -350,10 +601,33 @@ list:users, read:users, read:hub). Never on the command line.]],
     elseif tries > 1 and not fell_back then
       ctx:fact("listing", string.format("every user, in id order, listed %d times: users moved during the first", tries))
     end
-    if claims_index then storage_summary(ctx, run.candidate_claims) end
+    what_if_facts(ctx, run.tally)
+    local selected = #ctx.actions + run.capped
+    local chosen = would_delete(run.tally)[days]
+    if chosen ~= selected then -- the what-if counts and the plan judged differently: never show such numbers
+      error(string.format("what-if count for %d days (%d) differs from the plan's (%d)", days, chosen, selected), 0)
+    end
+    check_share(ctx, selected, client.listed_total or run.listed, run.tally)
+    if days < LOW_DAYS then
+      ctx:note(string.format("days=%d is unusually low: it takes users who were away for just over %s (a holiday, a " ..
+        "break between terms); dormant-user pruning usually waits 90 days or more (the counts by threshold are under " ..
+        "Found: what if)", days, days_text(days)))
+    end
+    if ctx.state.scopes then
+      refuse_missing_scopes(ctx, run.scopes_missing, #ctx.actions)
+      if #ctx.actions > 0 then ctx:fact("hub_permissions", "checked: the token may delete and read the users to delete") end
+    elseif #ctx.actions > 0 then
+      ctx:note("the hub does not list the token's scopes (GET /hub/api/user, JupyterHub 2.0 and later): whether it may " ..
+        "delete users is known only when apply tries")
+    end
+    if claims_index then
+      check_cluster_access(ctx, claims_index.namespace, run.candidate_claims)
+      storage_summary(ctx, run.candidate_claims)
+    end
     if #ctx.actions > 0 then
       ctx:fact("records_kept", "each deleted user's record goes beside the journal (JOURNAL.backup/users/); " ..
         "restore-users -p from=JOURNAL undoes the run")
+      state_effect(ctx, claims_index, run.candidate_claims)
     end
     if run.capped > 0 then
       ctx:note(string.format("%d more dormant users are over this run's cap of %d; they are left for later runs",

@@ -193,6 +193,14 @@ Kubernetes (for volumes): get and patch on persistentvolumes, get and create on 
       if not in_run[name] then util.fail(2, "user '%s' was not deleted by the run %s", name, run.journal) end
     end
     for _, v in ipairs(volumes) do plan_volume(ctx, v.name, v.saved) end
+    local created, reattached = 0, 0
+    for _, a in ipairs(ctx.actions) do
+      if a.kind == "hub.create_user" then created = created + 1 else reattached = reattached + 1 end
+    end
+    if created > 0 then ctx:effect(string.format("%d user%s re-created", created, created == 1 and "" or "s")) end
+    if reattached > 0 then
+      ctx:effect(string.format("%d home director%s re-attached", reattached, reattached == 1 and "y" or "ies"))
+    end
   end,
 
   actions = {

@@ -61,6 +61,50 @@ while IFS=$'\t' read -r verdict description detail; do
   esac
 done < <(timeout 120 "$PY" "$TOP/tests/fake-k8s/client_checks.py" "$D" 2>&1)
 
+# ---------------------------------------------------------------- SelfSubjectAccessReview
+# "may I?" answered by the fake's own authorizer: readonly-user may get/list/watch, the others are
+# admins. Asked with python3-kubernetes' AuthorizationV1Api, and with runbook's runbook.k8s.access.
+"$PY" - "$KUBECONFIG_FILE" > "$SCRATCH/ssar.out" 2>&1 <<'PY'
+import sys
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+def ask(context, verb, resource, namespace=None):
+    api = client.AuthorizationV1Api(config.new_client_from_config(config_file=sys.argv[1], context=context))
+    attrs = client.V1ResourceAttributes(verb=verb, resource=resource, group="", namespace=namespace)
+    review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs))
+    return api.create_self_subject_access_review(review).status.allowed
+print("readonly", ask("readonly", "get", "persistentvolumeclaims", "hub-a"), ask("readonly", "patch", "persistentvolumes"),
+      ask("readonly", "list", "persistentvolumes"), ask("readonly", "delete", "pods", "hub-a"))
+print("admin", ask("token", "patch", "persistentvolumes"), ask("cert-files", "delete", "pods", "hub-a"))
+try:
+    api = client.AuthorizationV1Api(config.new_client_from_config(config_file=sys.argv[1], context="token"))
+    api.create_self_subject_access_review(client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec()))
+    print("empty accepted")
+except ApiException as e:
+    print("empty", e.status)
+PY
+is "$(grep ^readonly "$SCRATCH/ssar.out")" "readonly True False True False" \
+  "SelfSubjectAccessReview (python3-kubernetes): readonly-user may get and list, not patch or delete"
+is "$(grep ^admin "$SCRATCH/ssar.out")" "admin True True" "  the admin contexts may patch and delete"
+is "$(grep ^empty "$SCRATCH/ssar.out")" "empty 422" "  a review without attributes: 422 Invalid"
+ssar_log=$(fake_k8s_requests 'r["path"].endswith("/selfsubjectaccessreviews")')
+like "$ssar_log" '"status": ?201' "  answered 201 Created, as the API server does"
+unlike "$ssar_log" '"mutating": ?true' "  and never logged as mutating: it stores nothing"
+cat > "$SCRATCH/can_i.lua" <<'LUA'
+local k8s = require "runbook.k8s"
+local access = require "runbook.k8s.access"
+local client = assert(k8s.connect{ kubeconfig = arg[1], context = arg[2] })
+local allowed, reason = access.can_i(client, "patch", "persistentvolumes")
+local denied = assert(access.missing(client, { { verb = "get", resource = "persistentvolumeclaims", namespace = "hub-a" },
+                                               { verb = "patch", resource = "persistentvolumes" } }))
+print(arg[2], allowed, #denied, denied[1] and access.describe(denied[1]) or "-", reason ~= nil)
+LUA
+is "$("$RUNBOOK" exec "$SCRATCH/can_i.lua" "$KUBECONFIG_FILE" readonly 2>&1)" \
+  "$(printf 'readonly\tfalse\t1\tpatch persistentvolumes (cluster-wide)\ttrue')" \
+  "runbook.k8s.access: readonly may not patch persistentvolumes, and missing() names it"
+is "$("$RUNBOOK" exec "$SCRATCH/can_i.lua" "$KUBECONFIG_FILE" token 2>&1)" "$(printf 'token\ttrue\t0\t-\ttrue')" \
+  "runbook.k8s.access: the token context may"
+
 if command -v kubectl >/dev/null && kubectl version --client >/dev/null 2>&1; then
   export KUBECONFIG=$KUBECONFIG_FILE
   like "$(kubectl get pods -A -l component=hub,app=jupyterhub -o name 2>&1)" 'pod/hub-' "kubectl: get pods by label"

@@ -657,9 +657,10 @@ fake_k8s_stop "$SCRATCH/k8s-rbac" "$FAKE_K8S_PID"
 command -v jupyterhub >/dev/null || { ok 1 "jupyterhub is installed (make deps)"; done_testing; exit; }
 H="$SCRATCH/hub"
 hub_start "$H" >/dev/null 2>&1; ok $? "a JupyterHub is up"
-hub_seed "$H" --generate old:203:-200d --generate new:3 --via-db --user staffer,boss --activity staffer=-300d \
-  --activity boss=-300d --admin boss --group staff=staffer >/dev/null 2>&1
-ok $? "  with 203 dormant users, 3 new ones, a dormant admin and a dormant member of staff"
+# (and 220 active ones: 203 of 428 is under prune-dormant's default share cap, max_percent=50)
+hub_seed "$H" --generate old:203:-200d --generate new:3 --generate active:220:-1d --via-db --user staffer,boss \
+  --activity staffer=-300d --activity boss=-300d --admin boss --group staff=staffer >/dev/null 2>&1
+ok $? "  with 203 dormant users, 3 new ones, 220 active, a dormant admin and a dormant member of staff"
 before=$(hub_count "$H")
 POD="$SCRATCH/pod"
 py_checks "$D" "$POD" "$JUPYTERHUB_TOKEN_FILE" "$JUPYTERHUB_API_URL" "$(py_data entrypoint)" "$RUNBOOK" <<'PYEOF'

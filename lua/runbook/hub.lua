@@ -528,4 +528,63 @@ function hub.created(user)
   return util.parse_time(user.created)
 end
 
+-- ---- the token's scopes (JupyterHub 2.0 and later) ----
+-- The scopes that grant each scope runbooks need, from JupyterHub's scope_definitions: admin:users
+-- holds delete:users and users; users holds read:users and list:users; admin:servers holds servers,
+-- which holds read:servers and delete:servers; admin:groups holds groups.
+local IMPLIED_BY = {
+  ["delete:users"] = { "admin:users" },
+  ["read:users"] = { "users", "admin:users" },
+  ["list:users"] = { "users", "admin:users" },
+  ["users:activity"] = { "users", "admin:users" },
+  ["read:servers"] = { "servers", "admin:servers" },
+  ["delete:servers"] = { "servers", "admin:servers" },
+  ["groups"] = { "admin:groups" },
+}
+
+-- scopes_implying(scope) -> the broader scopes that also grant it ({"admin:users"} for delete:users)
+function hub.scopes_implying(scope)
+  return util.shallow_copy(IMPLIED_BY[scope] or {})
+end
+
+-- token_scopes(model) -> {scope = true (on everyone) | {user = {name = true}, group = {...}}} from the
+-- `scopes` of the token's own model (whoami()), or nil when the hub does not say (before 2.0) or the
+-- token has `inherit` (its owner's permissions, which the model does not spell out).
+-- A filtered scope ("delete:users!group=students") grants its scope on those users only.
+function hub.token_scopes(model)
+  if type(model) ~= "table" or type(model.scopes) ~= "table" then return nil end
+  local scopes = {}
+  for _, text in ipairs(model.scopes) do
+    if type(text) == "string" then
+      if text == "inherit" then return nil end
+      local name, kind, value = text:match("^([^!]+)!(%w+)=(.+)$")
+      if not name then
+        scopes[text] = true
+      elseif scopes[name] ~= true then
+        scopes[name] = scopes[name] or { user = {}, group = {}, server = {} }
+        if scopes[name][kind] then scopes[name][kind][value] = true end
+      end
+    end
+  end
+  return scopes
+end
+
+-- has_scope(scopes, scope, user) -> whether token_scopes(...) grant `scope` on this user (a model
+-- with name and groups), directly or through a broader scope; with no user, on every user.
+function hub.has_scope(scopes, scope, user)
+  local names = { scope }
+  for _, broader in ipairs(IMPLIED_BY[scope] or {}) do names[#names + 1] = broader end
+  for _, name in ipairs(names) do
+    local grant = scopes[name]
+    if grant == true then return true end
+    if type(grant) == "table" and user then
+      if grant.user[user.name] then return true end
+      for _, g in ipairs(type(user.groups) == "table" and user.groups or {}) do
+        if grant.group[g] then return true end
+      end
+    end
+  end
+  return false
+end
+
 return hub

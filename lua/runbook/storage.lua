@@ -339,4 +339,23 @@ function storage.restore_policy(client, pv_name, previous)
   return true
 end
 
+-- ---- permissions, asked in advance ----
+
+-- needed_access(mode, namespace) -> the Kubernetes calls the functions above make for a user being
+-- deleted with storage=mode, as checks for runbook.k8s.access (access.missing): the claim and its volume are read
+-- again (prune-dormant's check, after_delete), and with "retain" the volume is patched (retain;
+-- volumes are cluster-scoped). Each check has a `why`.
+function storage.needed_access(mode, namespace)
+  local checks = {
+    { verb = "get", resource = "persistentvolumeclaims", namespace = namespace,
+      why = "to read each claim again before its user is deleted" },
+    { verb = "get", resource = "persistentvolumes", why = "to read each volume again" },
+  }
+  if mode == "retain" then
+    checks[#checks + 1] = { verb = "patch", resource = "persistentvolumes",
+                            why = "to set each volume to reclaim policy Retain (storage=retain)" }
+  end
+  return checks
+end
+
 return storage

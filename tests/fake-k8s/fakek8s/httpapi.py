@@ -12,7 +12,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import errors, patching, podexec, resources, seed, tables
+from . import access, errors, patching, podexec, resources, seed, tables
 from . import websocket as ws
 from .auth import allowed
 from .selectors import parse_field_selector, parse_label_selector
@@ -247,6 +247,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.respond(200, resources.api_versions(self.app.server_address))
         if parts == ["apis"]:
             return self.respond(200, resources.api_group_list())
+        if len(parts) >= 2 and parts[:2] == ["apis", access.GROUP]:
+            return access.handle(self, parts[2:], user, body)
         if len(parts) >= 2 and parts[0] == "api":
             group, version, rest = "", parts[1], parts[2:]
         elif len(parts) >= 2 and parts[0] == "apis":
