@@ -277,14 +277,10 @@ local function what_if_line(tally)
 end
 
 local function what_if_facts(ctx, tally)
-  local counts, days, deleted = would_delete(tally), json.array(), json.array()
-  for _, d in ipairs(tally.thresholds) do
-    days[#days + 1], deleted[#deleted + 1] = d, counts[d]
-  end
-  -- Two lists read as a small table in the plan's text and zip into rows in JSON:
-  -- what_if_days[i] would delete what_if_deleted[i] users.
-  ctx:fact("what_if_days", days)
-  ctx:fact("what_if_deleted", deleted)
+  local counts, rows = would_delete(tally), json.array()
+  for _, d in ipairs(tally.thresholds) do rows[#rows + 1] = { days = d, would_delete = counts[d] } end
+  -- A list of rows: the plan shows it as a small table (DAYS, WOULD DELETE).
+  ctx:fact("what_if", rows)
   ctx:fact("what_if_never_active", tally.never_active)
   local groups, parts = util.sorted_keys(tally.left_alone), {}
   table.sort(groups, function(a, b)

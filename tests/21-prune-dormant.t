@@ -111,7 +111,10 @@ done
 is "$(grep -cE 'DELETE /hub/api/users/old0000 ' "$FAULT_DIR/requests.log")" 1 "each user is deleted with one request"
 fault_rules '[]'
 run_rb apply "$SCRATCH/plan.json" --yes
-is "$RC" 4 "applying the same plan again: exit 4 (the drifted users are skipped again)"
+is "$RC" 2 "applying the same plan again: refused as stale (its journal shows it ran)"
+like "$ERR" "this plan was applied already \(journal .*\.journal\)" "  naming the journal"
+run_rb apply "$SCRATCH/plan.json" --yes --force
+is "$RC" 4 "  with --force: exit 4 (the drifted users are skipped again)"
 like "$OUT" ": 1 done, 306 already done, 2 skipped, 0 failed" "  the failed delete goes through; users already deleted are counted apart"
 ok $(hub_users "$H" | grep -qxF old0009; [ $? -ne 0 ]; echo $?) "  old0009 is gone"
 

@@ -40,8 +40,8 @@ POLICY=(--policy "$SCRATCH/policy.lua")
 run_rb plan prune-dormant "${MAIN[@]}" "${POLICY[@]}" --output json
 is "$RC" 0 "plan (days=90, policy) exits 0"
 printf '%s' "$OUT" > "$SCRATCH/p90.json"
-is "$(py 'd["facts"]["what_if_days"]' <<<"$OUT")" "[30, 90, 180, 365]" "JSON: what_if_days lists 30, 90, 180, 365"
-is "$(py 'd["facts"]["what_if_deleted"]' <<<"$OUT")" "[33, 27, 20, 12]" "JSON: what_if_deleted has each threshold's count"
+is "$(py '[r["days"] for r in d["facts"]["what_if"]]' <<<"$OUT")" "[30, 90, 180, 365]" "JSON: what_if has rows for 30, 90, 180, 365"
+is "$(py '[r["would_delete"] for r in d["facts"]["what_if"]]' <<<"$OUT")" "[33, 27, 20, 12]" "JSON: each row has its threshold's count"
 is "$(py 'd["facts"]["what_if_never_active"]' <<<"$OUT")" 3 "JSON: 3 never active past the grace period, in every count"
 is "$(py 'len(d["actions"])' <<<"$OUT")" 27 "  and the plan itself deletes the 90-day count"
 left=$(py 'd["facts"]["what_if_left_alone"]' <<<"$OUT")
@@ -51,22 +51,21 @@ done
 like "$(py 'd["facts"]["what_if_counted"]' <<<"$OUT")" "site policy is honoured at every threshold" \
   "  says the site policy is honoured in every count"
 run_rb plan prune-dormant "${MAIN[@]}" "${POLICY[@]}"
-like "$OUT" "what if days +\{30,90,180,365\}" "text: what if days under Found:"
-like "$OUT" "what if deleted +\{33,27,20,12\}" "text: what if deleted, right under it"
+like "$OUT" $'\n  what if:\n    DAYS +WOULD DELETE\n    30 +33\n    90 +27\n    180 +20\n    365 +12\n' "text: a what-if table under Found:"
 # the table is only as good as its agreement with real plans: plan each threshold and compare
 for i in 0 1 2 3; do
-  days=$(py "d['facts']['what_if_days'][$i]" < "$SCRATCH/p90.json")
-  want=$(py "d['facts']['what_if_deleted'][$i]" < "$SCRATCH/p90.json")
+  days=$(py "d['facts']['what_if'][$i]['days']" < "$SCRATCH/p90.json")
+  want=$(py "d['facts']['what_if'][$i]['would_delete']" < "$SCRATCH/p90.json")
   run_rb plan prune-dormant "${MAIN[@]}" "${POLICY[@]}" -p days="$days" -p max_percent=100 --output json
   is "$RC:$(py 'len(d["actions"])' <<<"$OUT")" "0:$want" "a plan with days=$days deletes $want users, as the what-if said"
 done
 # a chosen days outside the list is counted too, in its place
 run_rb plan prune-dormant "${MAIN[@]}" "${POLICY[@]}" -p days=150 --output json
-is "$(py 'd["facts"]["what_if_days"], d["facts"]["what_if_deleted"], len(d["actions"])' <<<"$OUT")" \
+is "$(py '[r["days"] for r in d["facts"]["what_if"]], [r["would_delete"] for r in d["facts"]["what_if"]], len(d["actions"])' <<<"$OUT")" \
   "[30, 90, 150, 180, 365] [33, 27, 20, 20, 12] 20" "days=150 joins the table, with the plan's own count"
 # without the policy, staffer (idle 500 days) counts at every threshold
 run_rb plan prune-dormant "${MAIN[@]}" --output json
-is "$(py 'd["facts"]["what_if_deleted"]' <<<"$OUT")" "[34, 28, 21, 13]" "without the policy, every count has staffer too"
+is "$(py '[r["would_delete"] for r in d["facts"]["what_if"]]' <<<"$OUT")" "[34, 28, 21, 13]" "without the policy, every count has staffer too"
 
 # --- groups in the Left alone listing: by activity range relative to days, and by reason
 run_rb plan prune-dormant "${MAIN[@]}" "${POLICY[@]}"

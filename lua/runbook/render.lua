@@ -20,6 +20,33 @@ local function value_text(v)
   return E(v)
 end
 
+-- A fact that is a list of objects ({{days = 30, would_delete = 33}, ...}) is a small table.
+local function is_rows(v)
+  return type(v) == "table" and type(v[1]) == "table"
+end
+
+local function say_rows(name, rows)
+  local columns, seen = {}, {}
+  for _, row in ipairs(rows) do
+    for _, key in ipairs(util.sorted_keys(type(row) == "table" and row or {})) do
+      if not seen[key] then columns[#columns + 1], seen[key] = key, true end
+    end
+  end
+  table.sort(columns)
+  local lines = { {} }
+  for i, key in ipairs(columns) do lines[1][i] = E(key:gsub("_", " "):upper()) end
+  for _, row in ipairs(rows) do
+    local line = {}
+    for i, key in ipairs(columns) do
+      local v = type(row) == "table" and row[key]
+      line[i] = v == nil and "" or value_text(v)
+    end
+    lines[#lines + 1] = line
+  end
+  ui.say("  " .. E(name:gsub("_", " ")) .. ":")
+  ui.table(lines, "    ")
+end
+
 -- A note may span lines (an EXPLAIN): each line escaped, the later ones indented under the first.
 local function say_note(label, text)
   local first = true
@@ -69,9 +96,16 @@ function render.plan(doc, opts)
   local facts = util.sorted_keys(doc.facts)
   if #facts > 0 then
     ui.say(s.bold("Found:"))
-    local fact_rows = {}
-    for _, name in ipairs(facts) do fact_rows[#fact_rows + 1] = { "  " .. E(name:gsub("_", " ")), value_text(doc.facts[name]) } end
+    local fact_rows, tables = {}, {}
+    for _, name in ipairs(facts) do
+      if is_rows(doc.facts[name]) then
+        tables[#tables + 1] = name
+      else
+        fact_rows[#fact_rows + 1] = { "  " .. E(name:gsub("_", " ")), value_text(doc.facts[name]) }
+      end
+    end
     ui.table(fact_rows)
+    for _, name in ipairs(tables) do say_rows(name, doc.facts[name]) end
   end
   for _, note in ipairs(doc.notes) do say_note(s.yellow("Note: "), note) end
 
