@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# reset-sqlite and the users' servers, and its backups' manifests, on the fake Kubernetes API server
+# (hubs in hub-a and hub-b with real SQLite files) and a real JupyterHub 3.0 whose KubeSpawner
+# stand-in makes each server's pod in hub-a:
+# - user server pods (component=singleuser-server) in the hub namespaces are deleted, and gone, before
+#   the database is removed and the hub restarts; decoys stay (other labels, other namespaces, the hub
+#   and the proxy); user_servers=keep leaves them running and the plan says so;
+# - with -p hub, running servers are stopped through the hub's API (its spawner deletes their pods:
+#   the runbook deletes none of them) and only a pod the hub does not know is deleted directly;
+#   a hub whose servers have no pod in the namespace is refused;
+# - each backup has a manifest.json (target, files' SHA-256, hub version, the run); mode=restore refuses
+#   another target's backup (unless allow_foreign_backup=true) and a file that does not match its manifest,
+#   and warns about a backup without one;
+# - killed between stopping the servers and the restart, then resumed: every server stopped once, the
+#   database removed after a verified backup, the hub restarted.
+. "$(dirname "$0")/lib/tap.sh"
+. "$TOP/tests/lib/fake-k8s.sh"
+. "$TOP/tests/lib/hub.sh"
+for tool in openssl bwrap; do command -v "$tool" >/dev/null || skip_all "$tool is not installed"; done
+unset RUNBOOK_PATH JUPYTERHUB_API_TOKEN JUPYTERHUB_API_URL KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+
+"$PY" "$TOP/tests/fake-k8s/make-seed.py" "$SCRATCH/seed" >/dev/null
+fake_k8s_start "$SCRATCH/k8s" "$SCRATCH/seed/seed.json" --pod-start-seconds 0.2 --pod-stop-seconds 0.3
+ok $? "the fake API server starts with hubs in hub-a and hub-b" || { done_testing; exit 1; }
+D=$FAKE_K8S_DIR
+export HOME="$SCRATCH/home" XDG_STATE_HOME="$SCRATCH/state" KUBECONFIG=$KUBECONFIG_FILE
+mkdir -p "$HOME"
+DB_A=$D/volumes/hub-db-hub-a/jupyterhub.sqlite
+DB_B=$D/volumes/hub-db-hub-b/jupyterhub.sqlite
+ORIGINAL=$SCRATCH/seed/jupyterhub.sqlite
+sum() { sha256sum < "$1" | cut -d' ' -f1; }
+jget() { "$PY" -c 'import json, sys; d = json.loads(sys.argv[1]); print(json.dumps(eval(sys.argv[2])) if not isinstance(eval(sys.argv[2]), str) else eval(sys.argv[2]))' "$1" "$2"; }
+# pods NS [SELECTOR]: the names of the pods there, sorted, on one line (not in requests.log: control API)
+pods() {
+  fake_k8s_control GET "state?resource=pods&namespace=$1" |
+    "$PY" -c 'import json, sys
+sel = sys.argv[1]
+items = json.load(sys.stdin)["objects"].get("pods", [])
+def match(p):
+    if not sel: return True
+    k, v = sel.split("=")
+    return (p["metadata"].get("labels") or {}).get(k) == v
+print(" ".join(sorted(p["metadata"]["name"] for p in items if match(p) and not p["metadata"].get("deletionTimestamp"))))' "${2:-}"
+}
+# user_pod NS NAME USER: a bare pod as KubeSpawner makes them (labels and annotation), through the control API
+user_pod() {
+  fake_k8s_control POST objects "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"$2\", \"namespace\": \"$1\",
+    \"labels\": {\"component\": \"singleuser-server\", \"app\": \"jupyterhub\", \"hub.jupyter.org/username\": \"$3\"},
+    \"annotations\": {\"hub.jupyter.org/username\": \"$3\"}},
+    \"spec\": {\"containers\": [{\"name\": \"notebook\", \"image\": \"jupyter/base-notebook\"}]}}" >/dev/null
+}
+decoy_pod() {  # decoy_pod NS NAME LABELS-JSON
+  fake_k8s_control POST objects "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"$2\", \"namespace\": \"$1\",
+    \"labels\": $3}, \"spec\": {\"containers\": [{\"name\": \"c\", \"image\": \"busybox\"}]}}" >/dev/null
+}
+# The position (line number) in requests.log of the first entry matching a Python expression on r.
+first_at() {
+  "$PY" - "$D/requests.log" "$1" <<'EOF'
+import json, sys
+for n, line in enumerate(open(sys.argv[1]), 1):
+    r = json.loads(line)
+    if eval(sys.argv[2]):
+        print(n); break
+else:
+    print(0)
+EOF
+}
+last_at() {
+  "$PY" - "$D/requests.log" "$1" <<'EOF'
+import json, sys
+at = 0
+for n, line in enumerate(open(sys.argv[1]), 1):
+    r = json.loads(line)
+    if eval(sys.argv[2]):
+        at = n
+print(at)
+EOF
+}
+pod_deletes() {  # pod_deletes USER: "NS/NAME" of the pods USER's requests DELETEd (a 200), sorted
+  fake_k8s_requests "r['method'] == 'DELETE' and '/pods/' in r['path'] and r['user'] == '$1' and r['status'] == 200" |
+    "$PY" -c 'import json, sys; print(" ".join(sorted("/".join(json.loads(l)["path"].split("/")[4:7:2]) for l in sys.stdin)))'
+}
+
+# Decoys: the proxy (a Deployment's pod, like z2jh's), a pod with no labels, a user server pod in another
+# namespace (nublado-alice's lab, from the seed), a pod in hub-a labelled like a user's storage.
+fake_k8s_control POST seed '{"deployments": [{"namespace": "hub-a", "name": "proxy", "labels": {"component": "proxy", "app": "jupyterhub"},
+  "container": "chp", "image": "jupyterhub/configurable-http-proxy"}]}' >/dev/null
+decoy_pod hub-a image-puller '{}'
+decoy_pod hub-a not-a-server '{"component": "singleuser-storage", "hub.jupyter.org/username": "u1"}'
+decoy_pod hub-b proxy-bare '{"component": "proxy"}'
+user_pod hub-a jupyter-u1 u1
+user_pod hub-a jupyter-u2 u2
+user_pod hub-b jupyter-u3 u3
+sleep 0.5
+DECOYS="$(pods hub-a component=hub) $(pods hub-a component=proxy) image-puller not-a-server $(pods nublado-alice) proxy-bare"
+decoys_alive() {
+  local now; now="$(pods hub-a component=hub) $(pods hub-a component=proxy) $(pods hub-a | grep -o image-puller) \
+$(pods hub-a | grep -o not-a-server) $(pods nublado-alice) $(pods hub-b | grep -o proxy-bare)"
+  [ "$(echo $now | wc -w)" -eq "$(echo $DECOYS | wc -w)" ]
+}
+ok $(decoys_alive; echo $?) "decoys in place: $DECOYS"
+
+# ---------------------------------------------------------------- without the hub: the pods are deleted
+: >"$D/requests.log"
+run_rb run reset-sqlite -p namespaces=hub-a,hub-b -p backup_dir="$SCRATCH/b1" --dry-run
+printf "%s\n---\n%s\n" "$OUT" "$ERR" > /tmp/out34-dry.txt; is "$RC" 0 "dry run: exit 0"
+like "$OUT" "user servers in hub-a +2 pods: jupyter-u1 \(Running, Ready\), jupyter-u2 \(Running, Ready\)" "the plan lists hub-a's user server pods"
+like "$OUT" "user servers in hub-b +1 pod: jupyter-u3" "and hub-b's"
+like "$OUT" "pods/hub-a/jupyter-u1 +u1's server: delete the pod, then wait until it is gone" "a deletion per pod"
+like "$OUT" "Plan: 2 hub databases removed \(backed up first\); 3 user servers stopped; 2 hubs restarted" \
+  "the effect line counts databases, servers and hubs"
+like "$OUT" "Consequence: 3 user servers stopped: whatever their users have only in running kernels is lost" "the consequence is named"
+unlike "$OUT" "image-puller|not-a-server|proxy-|nublado-alice" "no decoy is in the plan"
+is "$(fake_k8s_requests 'r.get("mutating")' | wc -l)" 0 "dry run: no mutating request"
+is "$(pods hub-a component=singleuser-server)" "jupyter-u1 jupyter-u2" "dry run: the pods are still there"
+
+: >"$D/requests.log"
+run_rb run reset-sqlite -p namespaces=hub-a,hub-b -p backup_dir="$SCRATCH/b1" --yes
+printf "%s\n" "$OUT" > /tmp/out34-apply.txt; is "$RC" 0 "apply: exit 0"
+like "$OUT" "done +k8s.delete pods/hub-a/jupyter-u1: deleted; gone" "jupyter-u1 deleted"
+like "$OUT" "11 done, 0 skipped, 0 failed" "all 11 actions done (per namespace: backup, deletions, backup, removal, restart)"
+is "$(pods hub-a component=singleuser-server)$(pods hub-b component=singleuser-server)" "" "no user server pod is left in hub-a or hub-b"
+ok $(decoys_alive; echo $?) "every decoy is still there"
+is "$(pods nublado-alice component=singleuser-server)" "$(pods nublado-alice)" "  (nublado-alice's lab, a user server pod in another namespace, too)"
+for ns in hub-a hub-b; do
+  deleted=$(last_at "r['method'] == 'DELETE' and r['path'].startswith('/api/v1/namespaces/$ns/pods/jupyter-')")
+  gone=$(last_at "r['method'] == 'GET' and r['path'].startswith('/api/v1/namespaces/$ns/pods/jupyter-') and r['status'] == 404")
+  removed=$(first_at "r.get('exec') and r['exec']['command'][0] == 'sh' and '/namespaces/$ns/' in r['path']")
+  restarted=$(first_at "r['method'] == 'PATCH' and r['path'] == '/apis/apps/v1/namespaces/$ns/deployments/hub'")
+  ok $([ "$deleted" -gt 0 ] && [ "$deleted" -lt "$gone" ] && [ "$gone" -lt "$removed" ] && [ "$removed" -lt "$restarted" ]; echo $?) \
+    "$ns: pods deleted (line $deleted), seen gone ($gone), then the database removed ($removed), then the restart ($restarted)"
+done
+ok $([ ! -e "$DB_A" ] && [ ! -e "$DB_B" ]; echo $?) "both databases are removed"
+
+# Two backups where servers were stopped: before (the way back) and after (what was removed).
+first_dir=$(find "$SCRATCH/b1/token/hub-a" -mindepth 1 -maxdepth 1 -type d ! -name '*-servers-stopped')
+second_dir=$(find "$SCRATCH/b1/token/hub-a" -mindepth 1 -maxdepth 1 -type d -name '*-servers-stopped')
+ok $([ -n "$first_dir" ] && [ "$second_dir" = "$first_dir-servers-stopped" ]; echo $?) "hub-a: TIME/ and TIME-servers-stopped/"
+is "$(sum "$first_dir/jupyterhub.sqlite")" "$(sum "$ORIGINAL")" "  the first backup is the original database"
+is "$(sum "$second_dir/jupyterhub.sqlite")" "$(sum "$ORIGINAL")" "  so is the second (nothing wrote to it meanwhile)"
+M=$(cat "$first_dir/manifest.json")
+is "$(jget "$M" '[d["format"], d["runbook"], d["cluster"], d["namespace"], d["deployment"], d["container"], d["database"]]')" \
+  "[\"runbook-sqlite-backup/1\", \"reset-sqlite\", {\"context\": \"token\", \"server\": \"$K8S_SERVER\"}, \"hub-a\", \"hub\", \"hub\", \"/srv/jupyterhub/jupyterhub.sqlite\"]" \
+  "the manifest names the format, the cluster (context, server), namespace, deployment, container, database"
+is "$(jget "$M" '[(f["name"], f["path"], f["size"], f["sha256"]) for f in d["files"]]')" \
+  "[[\"jupyterhub.sqlite\", \"/srv/jupyterhub/jupyterhub.sqlite\", $(stat -c %s "$ORIGINAL"), \"$(sum "$ORIGINAL")\"]]" \
+  "  each file's name, path in the pod, size and SHA-256"
+like "$(jget "$M" 'd["pod"] + " " + d["pod_uid"] + " " + d["created"] + " " + d["stage"]')" \
+  "^hub-[a-z0-9-]+ [0-9a-f-]{36} 20[0-9-]{8}T[0-9:]{8}Z the database before the users' servers were stopped$" \
+  "  the pod (name, uid), when, and what the copy holds"
+like "$(jget "$M" 'd["hub_image"] + " " + d["hub_image_tag"]')" "^[^ ]+:[^ ]+ [^ ]+$" "  the hub's image and its tag"
+journal=$(jget "$M" 'd["run"]["journal"]')
+ok $([ -f "$journal" ] && grep -q '"reset-sqlite"' "$journal"; echo $?) "  and the run: its journal ($journal)"
+is "$(jget "$(cat "$second_dir/manifest.json")" 'd["stage"]')" "the database removed, after the users' servers were stopped" \
+  "the second backup's manifest says what it holds"
+is "$(stat -c %a "$first_dir/manifest.json")" 600 "manifests are mode 0600"
+is "$(find "$SCRATCH/b1" -name '*.partial*' | wc -l)" 0 "no temporary manifest is left"
+
+done_testing
