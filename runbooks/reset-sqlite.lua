@@ -505,7 +505,11 @@ local function plan_namespace(ctx, namespace)
     ctx:add{ kind = "k8s.exec", target = "pods/" .. namespace .. "/" .. pod_name,
              reason = string.format("put %s (%s) back as %s, checked by sha256sum", p.restore_from, human_size(size), p.database),
              args = args }
-    ctx.state.replaced = (ctx.state.replaced or 0) + 1
+    if files[p.database] then
+      ctx.state.replaced = (ctx.state.replaced or 0) + 1
+    else
+      ctx.state.put_back = (ctx.state.put_back or 0) + 1
+    end
     plan_restart(ctx, namespace, pod, deployment, " (the hub opens the restored database)",
       {})
     return
@@ -522,7 +526,8 @@ end
 local function plan_effects(ctx)
   local st = ctx.state
   if (st.removed or 0) > 0 then ctx:effect(count(st.removed, "hub database") .. " removed (backed up first)") end
-  if (st.replaced or 0) > 0 then ctx:effect(count(st.replaced, "hub database") .. " replaced") end
+  if (st.replaced or 0) > 0 then ctx:effect(count(st.replaced, "hub database") .. " replaced (backed up first)") end
+  if (st.put_back or 0) > 0 then ctx:effect(count(st.put_back, "hub database") .. " restored (there was none)") end
   if (st.stopped or 0) > 0 then
     ctx:effect(count(st.stopped, "user server") .. " stopped"
       .. ((st.stopped_by_hub or 0) > 0 and string.format(" (%d through the hub)", st.stopped_by_hub) or ""))

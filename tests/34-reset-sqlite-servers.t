@@ -103,7 +103,7 @@ ok $(decoys_alive; echo $?) "decoys in place: $DECOYS"
 # ---------------------------------------------------------------- without the hub: the pods are deleted
 : >"$D/requests.log"
 run_rb run reset-sqlite -p namespaces=hub-a,hub-b -p backup_dir="$SCRATCH/b1" --dry-run
-printf "%s\n---\n%s\n" "$OUT" "$ERR" > /tmp/out34-dry.txt; is "$RC" 0 "dry run: exit 0"
+is "$RC" 0 "dry run: exit 0"
 like "$OUT" "user servers in hub-a +2 pods: jupyter-u1 \(Running, Ready\), jupyter-u2 \(Running, Ready\)" "the plan lists hub-a's user server pods"
 like "$OUT" "user servers in hub-b +1 pod: jupyter-u3" "and hub-b's"
 like "$OUT" "pods/hub-a/jupyter-u1 +u1's server: delete the pod, then wait until it is gone" "a deletion per pod"
@@ -116,7 +116,7 @@ is "$(pods hub-a component=singleuser-server)" "jupyter-u1 jupyter-u2" "dry run:
 
 : >"$D/requests.log"
 run_rb run reset-sqlite -p namespaces=hub-a,hub-b -p backup_dir="$SCRATCH/b1" --yes
-printf "%s\n" "$OUT" > /tmp/out34-apply.txt; is "$RC" 0 "apply: exit 0"
+is "$RC" 0 "apply: exit 0"
 like "$OUT" "done +k8s.delete pods/hub-a/jupyter-u1: deleted; gone" "jupyter-u1 deleted"
 like "$OUT" "11 done, 0 skipped, 0 failed" "all 11 actions done (per namespace: backup, deletions, backup, removal, restart)"
 is "$(pods hub-a component=singleuser-server)$(pods hub-b component=singleuser-server)" "" "no user server pod is left in hub-a or hub-b"
@@ -155,5 +155,105 @@ is "$(jget "$(cat "$second_dir/manifest.json")" 'd["stage"]')" "the database rem
   "the second backup's manifest says what it holds"
 is "$(stat -c %a "$first_dir/manifest.json")" 600 "manifests are mode 0600"
 is "$(find "$SCRATCH/b1" -name '*.partial*' | wc -l)" 0 "no temporary manifest is left"
+
+# ---------------------------------------------------------------- user_servers=keep
+cp "$ORIGINAL" "$DB_A"
+user_pod hub-a jupyter-u1 u1
+sleep 0.5
+: >"$D/requests.log"
+run_rb run reset-sqlite -n hub-a -p user_servers=keep -p backup_dir="$SCRATCH/b2" --yes
+is "$RC" 0 "user_servers=keep: exit 0"
+like "$OUT" "user_servers +keep +\(command line\)" "  the plan records the parameter"
+like "$OUT" "Note: user_servers=keep: 1 user server pod in hub-a keep running \(jupyter-u1 \(Running, Ready\)\)\. The restarted hub has no record of them" \
+  "  and says which servers keep running, and what that means"
+like "$OUT" "Plan: 1 hub database removed \(backed up first\); 1 user server left running \(user_servers=keep\); 1 hub restarted \(3 actions\)" \
+  "  the effect line says so"
+like "$OUT" "3 done, 0 skipped, 0 failed" "  backup, removal, restart"
+is "$(pods hub-a component=singleuser-server)" "jupyter-u1" "  the user server pod is still there"
+is "$(pod_deletes admin-token-user)" "" "  no pod was deleted"
+is "$(find "$SCRATCH/b2" -name manifest.json | wc -l)" 1 "  one backup (nothing stopped, no second one)"
+ok $([ ! -e "$DB_A" ]; echo $?) "  the database is removed"
+
+# ---------------------------------------------------------------- with the hub: stopped through its API
+hub_start "$SCRATCH/hub" --kubespawner "$D" --kube-namespace hub-a >/dev/null 2>&1 ||
+  { ok 1 "a hub with the KubeSpawner stand-in starts"; done_testing; exit 1; }
+hub_seed "$SCRATCH/hub" --user alice,bob,carol,dave --running alice,bob --named-server carol/lab >/dev/null 2>&1
+is "$(pods hub-a component=singleuser-server)" "jupyter-alice jupyter-bob jupyter-carol--lab jupyter-u1" \
+  "the hub's spawner made its servers' pods in hub-a (u1's is not the hub's)"
+HUBP=(-p "hub=$JUPYTERHUB_API_URL" -p "token_file=$JUPYTERHUB_TOKEN_FILE")
+cp "$ORIGINAL" "$DB_A"; cp "$ORIGINAL" "$DB_B"
+
+run_rb plan reset-sqlite -p namespaces=hub-a,hub-b "${HUBP[@]}"
+is "$RC" 2 "-p hub with two namespaces: exit 2"
+like "$ERR" "-p hub names one hub: give exactly one namespace with it" "  one hub, one namespace"
+run_rb plan reset-sqlite -n hub-b "${HUBP[@]}"
+is "$RC" 2 "-p hub with a namespace that has none of its servers' pods: exit 2"
+like "$ERR" "the hub at $JUPYTERHUB_API_URL runs 3 servers \(alice's server, bob's server, carol's server 'lab'\) and namespace hub-b has a pod for none of them: is -p hub the hub of hub-b\?" \
+  "  the wrong hub is named as such"
+unlike "$ERR$OUT" "$(cat "$JUPYTERHUB_TOKEN_FILE")" "  without the token"
+
+LOG_FROM=$(wc -l < "$HUB_LOG")
+: >"$D/requests.log"
+run_rb plan reset-sqlite -n hub-a "${HUBP[@]}" -p backup_dir="$SCRATCH/b3" -o "$SCRATCH/hub-plan.json"
+is "$RC" 0 "plan with the hub: exit 0"
+like "$OUT" "hub API +$JUPYTERHUB_API_URL \(JupyterHub 3\.0\.0\)" "  it names the hub and its version"
+like "$OUT" "users/alice/server +stop alice's server through the hub \(its spawner deletes jupyter-alice\)" "  alice's server is stopped through the hub"
+like "$OUT" "users/carol/servers/lab +stop carol's server 'lab' through the hub \(its spawner deletes jupyter-carol--lab\)" "  so is carol's named server"
+like "$OUT" "pods/hub-a/jupyter-u1 +u1's server \(not a server the hub can stop\): delete the pod" "  u1's pod, unknown to the hub, is deleted directly"
+like "$OUT" "Plan: 1 hub database removed \(backed up first\); 4 user servers stopped \(3 through the hub\); 1 hub restarted \(8 actions\)" \
+  "  the effect line"
+is "$(fake_k8s_requests 'r.get("mutating")' | wc -l)" 0 "  no mutating request"
+run_rb apply "$SCRATCH/hub-plan.json" --yes
+is "$RC" 0 "apply with the hub: exit 0"
+like "$OUT" "done +hub.stop_server users/alice/server: stopped by the hub; jupyter-alice gone" "  alice's server stopped by the hub, its pod gone"
+like "$OUT" "done +k8s.delete pods/hub-a/jupyter-u1: deleted; gone" "  u1's pod deleted"
+for u in alice/server bob/server carol/servers/lab; do
+  is "$(tail -n +"$((LOG_FROM + 1))" "$HUB_LOG" | grep -cE "\] 20[24] DELETE /hub/api/users/$u \(ops@")" 1 "  the hub got DELETE /users/$u once"
+done
+is "$(pod_deletes token-file-user)" "hub-a/jupyter-alice hub-a/jupyter-bob hub-a/jupyter-carol--lab" "  the spawner deleted its servers' pods"
+is "$(pod_deletes admin-token-user)" "hub-a/jupyter-u1" "  the runbook deleted only the pod the hub does not know"
+is "$(pods hub-a component=singleuser-server)" "" "  no user server pod is left"
+ok $(decoys_alive; echo $?) "  every decoy is still there"
+is "$(hub_api GET /users/alice | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["servers"])')" "{}" "  the hub says alice's server is stopped"
+stopped=$(last_at "r['method'] == 'DELETE' and '/pods/jupyter-' in r['path']")
+removed=$(first_at "r.get('exec') and r['exec']['command'][0] == 'sh'")
+restarted=$(first_at "r['method'] == 'PATCH'")
+ok $([ "$stopped" -gt 0 ] && [ "$stopped" -lt "$removed" ] && [ "$removed" -lt "$restarted" ]; echo $?) \
+  "  every pod went (line $stopped) before the removal ($removed) and the restart ($restarted)"
+M=$(cat "$(find "$SCRATCH/b3" -path '*-servers-stopped/manifest.json')")
+is "$(jget "$M" '[d["hub_version"], d["hub_url"]]')" "[\"3.0.0\", \"$JUPYTERHUB_API_URL\"]" "the manifest has the hub's version, from its API"
+
+# ---------------------------------------------------------------- restore: the manifest is checked
+backup_b=$(find "$SCRATCH/b1/token/hub-b" -path '*Z/jupyterhub.sqlite')
+run_rb plan reset-sqlite -n hub-a -p mode=restore -p restore_from="$backup_b"
+is "$RC" 2 "restoring hub-b's backup into hub-a: exit 2"
+like "$ERR" "is a backup of namespace hub-b in context token \(server $K8S_SERVER\), not of namespace hub-a in context token \(server $K8S_SERVER\).*-p allow_foreign_backup=true" \
+  "  the message names both targets and the override"
+run_rb run reset-sqlite -n hub-a -p mode=restore -p restore_from="$backup_b" -p allow_foreign_backup=true \
+  -p backup_dir="$SCRATCH/b4" --yes
+is "$RC" 0 "with allow_foreign_backup=true: exit 0"
+like "$OUT" "allow_foreign_backup +true +\(command line\)" "  the plan records the override"
+like "$OUT" "Note: allow_foreign_backup=true overrides the check that the backup is this hub's: the database of namespace hub-b .* goes into namespace hub-a" \
+  "  and says what it overrode"
+like "$OUT" "backup made from +namespace hub-b in context token" "  and where the backup comes from"
+like "$OUT" "Plan: 1 hub database restored \(there was none\); 1 hub restarted" "  the effect line"
+is "$(sum "$DB_A")" "$(sum "$backup_b")" "  hub-a has hub-b's database"
+backup_a=$(find "$SCRATCH/b1/token/hub-a" -path '*Z/jupyterhub.sqlite')
+run_rb run reset-sqlite -n hub-a -p mode=restore -p restore_from="$backup_a" -p backup_dir="$SCRATCH/b5" --dry-run
+is "$RC" 0 "restoring hub-a's own backup: exit 0"
+like "$OUT" "Plan: 1 hub database replaced \(backed up first\); 1 hub restarted" "  1 hub database replaced"
+unlike "$OUT" "allow_foreign_backup=true overrides" "  nothing overridden"
+mkdir -p "$SCRATCH/tampered"; cp "$(dirname "$backup_a")"/* "$SCRATCH/tampered/"
+printf 'x' >> "$SCRATCH/tampered/jupyterhub.sqlite"
+run_rb plan reset-sqlite -n hub-a -p mode=restore -p restore_from="$SCRATCH/tampered/jupyterhub.sqlite"
+is "$RC" 2 "a backup whose SHA-256 is not its manifest's: exit 2"
+like "$ERR" "tampered/jupyterhub.sqlite does not match its manifest .*manifest.json \(sha256 [0-9a-f]{16}, the manifest says $(sum "$backup_a" | cut -c1-16)\)" \
+  "  says so, with both checksums"
+run_rb plan reset-sqlite -n hub-a -p mode=restore -p restore_from="$SCRATCH/tampered/jupyterhub.sqlite" -p allow_foreign_backup=true
+is "$RC" 2 "  allow_foreign_backup does not override that"
+mkdir -p "$SCRATCH/old"; cp "$backup_a" "$SCRATCH/old/"
+run_rb plan reset-sqlite -n hub-a -p mode=restore -p restore_from="$SCRATCH/old/jupyterhub.sqlite"
+is "$RC" 0 "a backup without a manifest (an older runbook's): exit 0"
+like "$OUT" "Note: .*old/jupyterhub.sqlite has no manifest.json beside it .*cannot check that it is a backup of this hub" "  with a warning"
 
 done_testing
