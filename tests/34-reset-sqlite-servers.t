@@ -256,4 +256,65 @@ run_rb plan reset-sqlite -n hub-a -p mode=restore -p restore_from="$SCRATCH/old/
 is "$RC" 0 "a backup without a manifest (an older runbook's): exit 0"
 like "$OUT" "Note: .*old/jupyterhub.sqlite has no manifest.json beside it .*cannot check that it is a backup of this hub" "  with a warning"
 
+# ---------------------------------------------------------------- killed between the stops and the restart
+# Actions: backup, stop alice, stop bob, delete ghost's pod, backup again, removal, restart. Journal writes:
+# 1 (plan) + 2 per action + 1: 4 = alice's stop begun (no DELETE sent yet), 9 = every server stopped, before
+# the second backup, 13 = the database removed, before the restart.
+journal_check() {  # every planned action ended done exactly once, nothing failed
+  "$PY" - "$1" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ends = {}
+for e in lines[1:]:
+    if e["type"] == "end": ends.setdefault(e["id"], []).append(e["outcome"])
+bad = ["%s %s: %s" % (a["id"], a["target"], ends.get(a["id"])) for a in lines[0]["plan"]["actions"] if ends.get(a["id"]) != ["done"]]
+print("; ".join(bad) or "fine")
+EOF
+}
+kill_resume() {
+  local point=$1 dir="$SCRATCH/kill-${1//:/-}" rc failures=0 u n
+  mkdir -p "$dir"
+  cp "$ORIGINAL" "$DB_A"
+  hub_seed "$SCRATCH/hub" --running alice,bob >/dev/null 2>&1
+  user_pod hub-a jupyter-ghost ghost
+  sleep 0.5
+  LOG_FROM=$(wc -l < "$HUB_LOG")
+  : >"$D/requests.log"
+  "$RUNBOOK" plan reset-sqlite -n hub-a "${HUBP[@]}" -p backup_dir="$dir/backups" -p timeout=60 -o "$dir/plan.json" -q \
+    >/dev/null 2>"$dir/plan.err" || { ok 1 "$point: plan"; sed 's/^/#   /' "$dir/plan.err"; return; }
+  { (RUNBOOK_CRASH_AT=$point exec "$RUNBOOK" apply "$dir/plan.json" --yes --journal-dir "$dir/j" >"$dir/apply.out" 2>&1); } 2>/dev/null
+  rc=$?
+  if [ "$rc" -ne 137 ] || ! grep -q "crash point ${point%%:*} reached" "$dir/apply.out"; then
+    failures=1; diag "$point: the apply was not killed there (exit $rc)"
+  else
+    if [ "$point" = http-response:4 ]; then
+      n=$(tail -n +"$((LOG_FROM + 1))" "$HUB_LOG" | grep -cE "\] 20[24] DELETE /hub/api/users/alice/server \(ops@")
+      ended=$("$PY" -c 'import json, sys; print(any(e.get("type") == "end" and e.get("id") == 2 for e in map(json.loads, open(sys.argv[1]))))' "$(ls "$dir"/j/*.journal)")
+      [ "$n" -eq 1 ] && [ "$ended" = False ] ||
+        { failures=1; diag "$point: not killed between the hub's answer to alice's stop and its journal line ($n DELETEs)"; }
+    fi
+    "$RUNBOOK" resume "$(ls "$dir"/j/*.journal)" --yes >"$dir/resume.out" 2>&1; rc=$?
+    [ "$rc" -eq 0 ] || { failures=1; diag "$point: resume exit $rc"; tail -n 8 "$dir/resume.out" | sed 's/^/#   /'; }
+  fi
+  local state; state=$(journal_check "$(ls "$dir"/j/*.journal)")
+  [ "$state" = fine ] || { failures=1; diag "$point: journal: $state"; }
+  for u in alice bob; do
+    n=$(tail -n +"$((LOG_FROM + 1))" "$HUB_LOG" | grep -cE "\] 20[24] DELETE /hub/api/users/$u/server \(ops@")
+    [ "$n" -eq 1 ] || { failures=1; diag "$point: $u's server stopped $n times"; }
+  done
+  [ "$(pod_deletes admin-token-user)" = "hub-a/jupyter-ghost" ] || { failures=1; diag "$point: the runbook deleted: $(pod_deletes admin-token-user)"; }
+  [ -z "$(pods hub-a component=singleuser-server)" ] || { failures=1; diag "$point: pods left: $(pods hub-a component=singleuser-server)"; }
+  [ ! -e "$DB_A" ] || { failures=1; diag "$point: the database is still there"; }
+  local last; last=$(find "$dir/backups" -path '*-servers-stopped/jupyterhub.sqlite')
+  [ -n "$last" ] && [ "$(sum "$last")" = "$(sum "$ORIGINAL")" ] && [ "$(find "$dir/backups" -name manifest.json | wc -l)" -eq 2 ] ||
+    { failures=1; diag "$point: backups: $(find "$dir/backups" -type f)"; }
+  n=$(fake_k8s_requests "r['method'] == 'PATCH' and r['path'] == '/apis/apps/v1/namespaces/hub-a/deployments/hub'" | wc -l)
+  [ "$n" -eq 1 ] || { failures=1; diag "$point: $n rollout restarts"; }
+  decoys_alive || { failures=1; diag "$point: a decoy is gone"; }
+  ok "$failures" "killed at $point, resumed: alice's and bob's servers stopped once by the hub, ghost's pod deleted, the database removed after its verified backups, the hub restarted once"
+}
+# http-response:4: the hub's answer to alice's stop (after the hub pod's GET, the hub's version, alice's model),
+# before the journal records it: the resumed run must not stop her server again.
+for point in journal:4 http-response:4 journal:9 journal:13; do kill_resume "$point"; done
+
 done_testing
