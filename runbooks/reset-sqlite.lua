@@ -510,8 +510,7 @@ local function plan_namespace(ctx, namespace)
     else
       ctx.state.put_back = (ctx.state.put_back or 0) + 1
     end
-    plan_restart(ctx, namespace, pod, deployment, " (the hub opens the restored database)",
-      {})
+    plan_restart(ctx, namespace, pod, deployment, " (the hub opens the restored database)")
     return
   end
   args.database, args.backup = p.database, copies[1].backup
