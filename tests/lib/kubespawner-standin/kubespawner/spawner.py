@@ -40,8 +40,18 @@ release 7.1.0 (default) or 6.2.0 (KUBESPAWNER_STANDIN_VERSION=6.2.0, which also 
   Else DELETE the claim, retried until `k8s_api_request_retry_timeout`; 404 is fine. The hub
   awaits this before it answers the DELETE, and logs (does not report) a final failure.
 
-Not like the real one: no pods (servers are local processes, hubtest.spawner.SlowSpawner, so
---spawner-delay-users / --spawner-slow-stop-users still work); no `safe` slug scheme
+- The user's pod: start() POSTs it after the claim and before the server starts (KubeSpawner
+  creates the pod, then waits for it), named by `pod_name_template` (default `jupyter-{user_server}`,
+  6.x `jupyter-{username}--{servername}`), labels `component=singleuser-server`,
+  `hub.jupyter.org/username=<escaped>`, `hub.jupyter.org/servername=<escaped>` (named servers),
+  `app=jupyterhub`, `heritage=jupyterhub`, `hub.jupyter.org/network-access-hub=true`, annotations
+  `hub.jupyter.org/username=<exact>` (and `servername`); a 409 (a pod left from before) is
+  replaced: DELETE, wait until gone, POST again, as KubeSpawner does. stop() DELETEs the pod (404
+  fine) and waits until it is gone before the hub is told the server stopped.
+
+Not like the real one: the pod is only a record on the fake cluster (the server itself is a local
+process, hubtest.spawner.SlowSpawner, so --spawner-delay-users / --spawner-slow-stop-users still
+work), nothing in it runs and poll() does not look at it; no `safe` slug scheme
 (7.x's default: it keeps valid names and hashes others, e.g. josé -> jos---<8 hex>); the
 username label is the escaped name (7.x puts its safe slug there: equal for names that are
 valid labels such as alice, a hash suffix otherwise): match claims by the annotation. The
@@ -119,6 +129,23 @@ def expand_template(template, username, servername="", userid=None, namespace="d
         raise ValueError(f"pvc template {template!r}: field {e} unknown or unavailable") from None
     # The trailing '--' of an empty server name goes, unless the template ends in '-' itself.
     return rendered if template.endswith("-") else rendered.rstrip("-")
+
+
+def default_pod_name_template(version=None):
+    return "jupyter-{username}--{servername}" if is_v6(version) else "jupyter-{user_server}"
+
+
+def pod_manifest(name, username, servername="", image="quay.io/jupyterhub/k8s-singleuser-sample:standin"):
+    """The pod KubeSpawner creates for a user's server (its labels and annotations; a minimal spec)."""
+    labels = {"component": "singleuser-server", "app": "jupyterhub", "heritage": "jupyterhub",
+              "hub.jupyter.org/network-access-hub": "true", "hub.jupyter.org/username": escape_slug(username)}
+    annotations = {"hub.jupyter.org/username": username}
+    if servername:
+        labels["hub.jupyter.org/servername"] = escape_slug(servername)
+        annotations["hub.jupyter.org/servername"] = servername
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": labels, "annotations": annotations},
+            "spec": {"containers": [{"name": "notebook", "image": image}], "restartPolicy": "OnFailure"}}
 
 
 def pvc_manifest(name, username, servername="", capacity="10Gi", storage_class=None,
@@ -227,6 +254,8 @@ class KubeSpawner(SlowSpawner):
     storage_class = Unicode(None, allow_none=True, config=True, help="storageClassName (None: the default class).")
     storage_access_modes = List(Unicode(), ["ReadWriteOnce"], config=True)
     remember_pvc_name = Bool(True, config=True, help="7.x: keep the claim name in the spawner's state.")
+    pod_name_template = Unicode(config=True, help="Pod name template (see the module header).")
+    create_pods = Bool(True, config=True, help="Create and delete the user's pod on the cluster.")
     k8s_api_request_timeout = Integer(3, config=True, help="Seconds for one API request.")
     k8s_api_request_retry_timeout = Integer(30, config=True, help="Seconds to keep retrying transient failures.")
 
@@ -243,12 +272,17 @@ class KubeSpawner(SlowSpawner):
     def _default_pvc_name_template(self):
         return default_pvc_name_template()
 
+    @default("pod_name_template")
+    def _default_pod_name_template(self):
+        return default_pod_name_template()
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # As upstream: computed once from the template (a later load_state may replace it),
         # and remembered in the state only once the claim is known to exist.
         self._pvc_exists = False
         self.pvc_name = self._expand_user_properties(self.pvc_name_template) if self.user else None
+        self.pod_name = self._expand_user_properties(self.pod_name_template) if self.user else None
 
     def _expand_user_properties(self, template):
         return expand_template(template, self.user.name, self.name or "", getattr(self.user, "id", None),
@@ -322,11 +356,59 @@ class KubeSpawner(SlowSpawner):
                     raise
         await self._retrying(f"Could not create PVC {self.pvc_name}", attempt)
 
+    def _pod_path(self, name=None):
+        ns = urllib.parse.quote(self.namespace, safe="")
+        path = f"/api/v1/namespaces/{ns}/pods"
+        return path + "/" + urllib.parse.quote(name, safe="") if name else path
+
+    async def _delete_pod(self):
+        """DELETE the pod (404 fine) and wait until it is gone, as KubeSpawner's stop() does."""
+        async def attempt():
+            self.log.info("Deleting pod %s", self.pod_name)
+            try:
+                await self._api("DELETE", self._pod_path(self.pod_name))
+            except K8sError as e:
+                if e.status != 404:
+                    raise
+        await self._retrying(f"Could not delete pod {self.pod_name}", attempt)
+
+        async def gone():
+            try:
+                await self._api("GET", self._pod_path(self.pod_name))
+            except K8sError as e:
+                if e.status == 404:
+                    return
+                raise
+            raise K8sError("GET", self._pod_path(self.pod_name), 503, {"message": "pod still terminating"})
+        await self._retrying(f"Pod {self.pod_name} did not go", gone)
+
+    async def _create_pod(self):
+        manifest = pod_manifest(self.pod_name, self.user.name, self.name or "")
+
+        async def attempt():
+            self.log.info("Attempting to create pod %s for %s", self.pod_name, self._log_name)
+            try:
+                await self._api("POST", self._pod_path(), manifest)
+            except K8sError as e:
+                if e.status != 409:
+                    raise
+                self.log.warning("Found existing pod %s, attempting to kill", self.pod_name)
+                await self._delete_pod()
+                await self._api("POST", self._pod_path(), manifest)
+        await self._retrying(f"Could not create pod {self.pod_name}", attempt)
+
     async def start(self):
         if self.storage_pvc_ensure and not self._pvc_exists:
             await self._create_pvc()
             self._pvc_exists = True
+        if self.create_pods:
+            await self._create_pod()
         return await super().start()
+
+    async def stop(self, now=False):
+        if self.create_pods:
+            await self._delete_pod()
+        return await super().stop(now=now)
 
     async def delete_forever(self):
         """The hub calls this for the default server when the user is deleted, and for a
