@@ -28,9 +28,6 @@ local SIDECARS = { "-journal", "-wal", "-shm" }
 local MANIFEST = "manifest.json"
 local MANIFEST_FORMAT = "runbook-sqlite-backup/1"
 
-local function count(n, one, many)
-  return string.format("%d %s", n, n == 1 and one or (many or one .. "s"))
-end
 
 local function human_size(n)
   if n < 1024 then return n .. " bytes" end
@@ -323,7 +320,7 @@ local function plan_servers(ctx, namespace, hub_pod_uid)
   local names = {}
   for _, pod in ipairs(pods) do names[#names + 1] = pod.metadata.name .. " (" .. k8s.pod_state(pod) .. ")" end
   ctx:fact("user servers in " .. namespace, #pods == 0 and ("none (no pod matches " .. p.server_selector .. ")")
-    or (count(#pods, "pod") .. ": " .. table.concat(names, ", ")))
+    or (util.count(#pods, "pod") .. ": " .. table.concat(names, ", ")))
   -- The hub's servers with a pod here. If it runs servers and none has a pod here, it is not this
   -- namespace's hub: refused, whatever user_servers says (the manifest would name its version too).
   local by_hub = {}
@@ -348,11 +345,11 @@ local function plan_servers(ctx, namespace, hub_pod_uid)
     end
     if #by_hub == 0 and #elsewhere > 0 then
       util.fail(2, "the hub at %s runs %s (%s) and namespace %s has a pod for none of them: is -p hub the hub of %s?",
-        hub_of(ctx).api_url, count(#elsewhere, "server"), table.concat(elsewhere, ", "), namespace, namespace)
+        hub_of(ctx).api_url, util.count(#elsewhere, "server"), table.concat(elsewhere, ", "), namespace, namespace)
     end
     if #elsewhere > 0 then
       ctx:note(string.format("the hub runs %s with no pod in %s (%s): not stopped (their pods may be in another namespace)",
-        count(#elsewhere, "server"), namespace, table.concat(elsewhere, ", ")))
+        util.count(#elsewhere, "server"), namespace, table.concat(elsewhere, ", ")))
     end
   end
   local actions = {}
@@ -360,7 +357,7 @@ local function plan_servers(ctx, namespace, hub_pod_uid)
   if p.user_servers == "keep" then
     ctx:note(string.format("user_servers=keep: %s in %s keep running (%s). The restarted hub has no record of them: "
       .. "they hold their resources until their users start a server again, and the idle culler cannot see them",
-      count(#pods, "user server pod"), namespace, table.concat(names, ", ")))
+      util.count(#pods, "user server pod"), namespace, table.concat(names, ", ")))
     ctx.state.kept = (ctx.state.kept or 0) + #pods
     return actions
   end
@@ -524,17 +521,17 @@ end
 
 local function plan_effects(ctx)
   local st = ctx.state
-  if (st.removed or 0) > 0 then ctx:effect(count(st.removed, "hub database") .. " removed (backed up first)") end
-  if (st.replaced or 0) > 0 then ctx:effect(count(st.replaced, "hub database") .. " replaced (backed up first)") end
-  if (st.put_back or 0) > 0 then ctx:effect(count(st.put_back, "hub database") .. " restored (there was none)") end
+  if (st.removed or 0) > 0 then ctx:effect(util.count(st.removed, "hub database") .. " removed (backed up first)") end
+  if (st.replaced or 0) > 0 then ctx:effect(util.count(st.replaced, "hub database") .. " replaced (backed up first)") end
+  if (st.put_back or 0) > 0 then ctx:effect(util.count(st.put_back, "hub database") .. " restored (there was none)") end
   if (st.stopped or 0) > 0 then
-    ctx:effect(count(st.stopped, "user server") .. " stopped"
+    ctx:effect(util.count(st.stopped, "user server") .. " stopped"
       .. ((st.stopped_by_hub or 0) > 0 and string.format(" (%d through the hub)", st.stopped_by_hub) or ""))
     ctx:consequence(string.format("%s stopped: whatever their users have only in running kernels is lost",
-      count(st.stopped, "user server")))
+      util.count(st.stopped, "user server")))
   end
-  if (st.kept or 0) > 0 then ctx:effect(count(st.kept, "user server") .. " left running (user_servers=keep)") end
-  if (st.restarts or 0) > 0 then ctx:effect(count(st.restarts, "hub") .. " restarted") end
+  if (st.kept or 0) > 0 then ctx:effect(util.count(st.kept, "user server") .. " left running (user_servers=keep)") end
+  if (st.restarts or 0) > 0 then ctx:effect(util.count(st.restarts, "hub") .. " restarted") end
 end
 
 -- ---- apply ----

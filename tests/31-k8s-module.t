@@ -567,8 +567,8 @@ is "$(printf '%s\n' "$ERR" | grep -c 'waiting for deployment hub-b/hub')" \
    "$(printf '%s\n' "$ERR" | grep 'waiting for deployment hub-b/hub' | sed 's/ ([0-9]*s of 60s)$//' | uniq | wc -l)" \
   "  a new line only when the state changes"
 out=$("$PY" "$TOP/tests/lib/pty_run.py" "" "$RUNBOOK" exec --write "$SCRATCH/rollout.lua" 2>&1)
-like "$out" $'\r\e\\[Kwaiting for deployment hub-b/hub to roll out: .*\\(2s of 60s\\)' \
-  "  on a terminal: one line rewritten as the seconds pass"
+rewrites=$(printf '%s' "$out" | grep -o $'\r\e\\[Kwaiting for deployment hub-b/hub to roll out: [^\r]*([1-9][0-9]*s of 60s)' | wc -l)
+ok $([ "$rewrites" -ge 2 ]; echo $?) "  on a terminal: one line rewritten as the seconds pass ($rewrites times)"
 like "$out" $'\r\e\\[Kready hub-' "  and cleared when the wait is over"
 fake_k8s_control POST settings '{"podStartSeconds": 0.3}' >/dev/null
 

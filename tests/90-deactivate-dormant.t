@@ -212,7 +212,9 @@ done
 is "$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(1 for e in d["audit_events"] if e["action"] == "deactivate"))' "$GITLAB_DIR/state.json")" \
    "$(gitlab_requests 'r["method"] == "POST" and r["status"] == 201' | wc -l | tr -d ' ')" "GitLab wrote an audit event for each deactivation"
 run_rb apply "$SCRATCH/plan.json" --journal-dir "$J" --yes -v
-is "$RC" 4 "applying the plan again: exit 4 (the drifted users are skipped again)"
+is "$RC" 2 "applying the plan again: refused as stale (its journal shows it was applied)"
+run_rb apply "$SCRATCH/plan.json" --journal-dir "$J" --yes -v --force
+is "$RC" 4 "  with --force: exit 4 (the drifted users are skipped again)"
 like "$OUT" "done +gitlab.deactivate_user old0017" "  the failed deactivation goes through"
 is "$(state_of old0017)" deactivated "  old0017 is deactivated"
 like "$OUT" "done +gitlab.deactivate_user old0020: already deactivated" "  users deactivated earlier count as done, without a POST"

@@ -403,7 +403,8 @@ local function final_status(code, opts)
   return code
 end
 
-local function apply_document(def, doc, loaded_policy, opts)
+-- lock: held already by the caller (apply takes it before it looks for earlier applies of the plan).
+local function apply_document(def, doc, loaded_policy, opts, lock)
   local pending = count_pending(doc)
   if pending == 0 then
     ui.info("Nothing to do: the plan has no actions.")
@@ -412,7 +413,7 @@ local function apply_document(def, doc, loaded_policy, opts)
   load_libraries()
   local ctx = apply_context(def, doc, loaded_policy, opts)
   check_target(def, doc, ctx)
-  local lock = hold_lock(doc, journal_dir(opts))
+  lock = lock or hold_lock(doc, journal_dir(opts))
   show_access(def, ctx)
   lazy.engine.confirm(doc, pending, opts)
   host.trap_signals()
@@ -436,9 +437,11 @@ function commands.apply(pos, opts)
   lazy.plan.check_fresh(doc, def, opts.max_age, host.now())
   check_assertions(doc, def, opts.param)
   local loaded_policy = plan_policy(doc, def, opts.policy)
+  -- The lock first: an apply of this plan that is running now is "running", not "did not finish".
+  local lock = #doc.actions > 0 and hold_lock(doc, journal_dir(opts)) or nil
   refuse_stale(doc, opts)
   if ui.output ~= "json" then lazy.render.plan(doc, opts) end
-  return apply_document(def, doc, loaded_policy, opts)
+  return apply_document(def, doc, loaded_policy, opts, lock)
 end
 
 function commands.run(pos, opts)
