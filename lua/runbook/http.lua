@@ -149,7 +149,7 @@ local function probe(opts)
   return status ~= nil and (opts.connect_only or status > 0)
 end
 
--- diagnose(url, expected) -> a sentence saying the port speaks the other protocol, or nil.
+-- diagnose(url, what_happened) -> a sentence saying the port speaks the other protocol, or nil.
 local function diagnose(url, what_happened)
   local _, authority = host_of(url)
   if DIAGNOSED[authority] == nil then
