@@ -27,6 +27,7 @@ local DELETE_BATCH = "pg.delete_users"
 
 local function a_mode(v) return v == "api" or v == "database", "must be api or database" end
 local function human(seconds) return util.human_duration(math.max(0, seconds)) end
+local function n_users(n) return string.format("%d user%s", n, n == 1 and "" or "s") end
 local function sql_time(t) return os.date("!%Y-%m-%d %H:%M:%S", math.floor(t)) end
 
 -- ---- what the site's policy keeps, in both modes ----
@@ -211,6 +212,9 @@ local function plan_api(ctx)
     end
   end)
   ctx.progress_done("listing users")
+  if #ctx.actions > 0 then
+    ctx:effect(n_users(#ctx.actions) .. " deactivated (each reactivated at their next sign-in)")
+  end
   ctx:fact("users_listed", string.format("%d active human users (%d pages)", listed, client.pages))
   if capped > 0 then
     ctx:note(string.format("%d more dormant users are over the caps; later runs take them", capped))
@@ -472,7 +476,8 @@ local function plan_database(ctx)
     local n = #ctx.actions + 1
     local shown = table.concat(batch.names, ", ", 1, math.min(#batch.names, 5)) .. (#batch.names > 5 and ", ..." or "")
     ctx:add{ kind = DELETE_BATCH, target = string.format("batch %d: users.id %d..%d", n, batch.ids[1], batch.ids[#batch.ids]),
-             reason = string.format("%d dormant users (%s)", #batch.ids, shown),
+             reason = string.format("deletes %d dormant user%s (%s) and the rows that reference them",
+               #batch.ids, #batch.ids == 1 and "" or "s", shown),
              args = { ids = batch.ids, names = batch.names, dir = string.format("%s/batch-%04d", dir, n) } }
     batch = { ids = {}, names = {} }
   end
@@ -497,6 +502,8 @@ local function plan_database(ctx)
   end
   close_batch()
   ctx.progress_done("finding dormant users")
+  -- One action is a whole batch of users: the effect counts users, not actions.
+  if taken > 0 then ctx:effect(string.format("%s deleted, their rows backed up first", n_users(taken))) end
   local left = total - scanned
   if left > 0 then
     ctx:note(string.format("%d more dormant users were not reached: the caps came first (%s); later runs take them",

@@ -70,10 +70,13 @@ const char *rb_curl_failure_class(CURLcode code)
     case CURLE_COULDNT_RESOLVE_PROXY: return "resolve";
     case CURLE_COULDNT_CONNECT: return "connect";
     case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CIPHER: return "tls";
+    case CURLE_SSL_CACERT_BADFILE: return "tls";
+    /* The handshake itself failed (not the certificate): often no TLS server at all on that port. */
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CIPHER: return "tls_handshake";
+    /* An answer that is not HTTP: often a TLS server asked in plain HTTP. */
+    case CURLE_WEIRD_SERVER_REPLY: return "protocol";
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:

@@ -31,6 +31,7 @@ struct transfer {
     struct byte_buffer body;
     struct byte_buffer header_block; /* the header lines of the last response only */
     enum transfer_state state;
+    int tls_sent, tls_received; /* TLS handshake bytes each way (from libcurl's debug callback) */
     CURLcode result;
     char error[CURL_ERROR_SIZE];
 };
@@ -94,6 +95,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
     return buffer_append(&t->header_block, data, n) == 0 ? n : 0;
 }
 
+/* Only notes that TLS bytes went each way: what they were (or any header, token included) is not kept. */
+static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, void *userdata)
+{
+    (void)easy, (void)data, (void)size;
+    struct transfer *t = userdata;
+    if (type == CURLINFO_SSL_DATA_OUT)
+        t->tls_sent = 1;
+    else if (type == CURLINFO_SSL_DATA_IN)
+        t->tls_received = 1;
+    return 0;
+}
+
 static void transfer_release(struct transfer *t)
 {
     if (t->easy) {
@@ -140,7 +153,8 @@ static int is_access_review(const char *method, const char *url)
 
 /* start{method=, url=, headers={"Name: value",...}, body=, timeout=, connect_timeout=, stall_timeout=,
  *       ca_file=, ca_pem=, client_cert_file=, client_key_file=, client_cert_pem=, client_key_pem=,
- *       connect_to=, insecure=, max_body=} -> transfer. Mutating methods are refused unless the phase allows them. */
+ *       connect_to=, insecure=, max_body=, no_proxy=, connect_only=} -> transfer.
+ * Mutating methods are refused unless the phase allows them. */
 static int http_start(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -176,6 +190,11 @@ static int http_start(lua_State *L)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    /* Verbose only feeds on_debug, which prints nothing: it is how a TLS handshake that a plain-HTTP
+     * server never answers (it waits for a request line) is told apart from a slow response. */
+    curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
+    curl_easy_setopt(e, CURLOPT_DEBUGDATA, t);
+    curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "runbook/" RUNBOOK_VERSION);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -186,6 +205,13 @@ static int http_start(lua_State *L)
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)stall);
     }
+
+    /* For probes that diagnose a failure: no proxy in between (a proxy's own answer would mislead), and
+     * with connect_only nothing but the connection (and TLS handshake) is made: no request is sent. */
+    if (rb_opt_bool(L, 1, "no_proxy"))
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+    if (rb_opt_bool(L, 1, "connect_only"))
+        curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
 
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -338,6 +364,14 @@ static int transfer_result(lua_State *L)
     return 4;
 }
 
+/* tls_unanswered() -> true while a TLS handshake is under way that the server has not answered a byte of. */
+static int transfer_tls_unanswered(lua_State *L)
+{
+    struct transfer *t = check_transfer(L);
+    lua_pushboolean(L, t->tls_sent && !t->tls_received);
+    return 1;
+}
+
 static int transfer_cancel(lua_State *L)
 {
     transfer_release(check_transfer(L));
@@ -377,6 +411,7 @@ static const luaL_Reg transfer_methods[] = {
     {"done", transfer_done},
     {"result", transfer_result},
     {"cancel", transfer_cancel},
+    {"tls_unanswered", transfer_tls_unanswered},
     {NULL, NULL},
 };
 

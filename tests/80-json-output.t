@@ -115,7 +115,7 @@ LUA
 run_rb plan kv-prune --inventory "$SCRATCH/inventory.lua" --output json
 is "$RC" 0 "plan --inventory --output json exits 0"; valid "  a plan document per target" plan plan
 is "$(field 'd["params"]["prefix"], d["param_sources"]["prefix"], d["param_sources"]["max_actions"]')" \
-   "('keep', 'inventory', 'inventory')" "  values from the inventory, so named"
+   "('keep', 'inventory target', 'inventory defaults')" "  values from the inventory, so named: the target's own, the defaults"
 run_rb run kv-prune --inventory "$SCRATCH/inventory.lua" --dry-run --output json
 is "$RC" 0 "run --inventory --dry-run exits 0"; valid "  a plan document per target" plan plan
 

@@ -59,6 +59,8 @@ done
 run_rb run deactivate-dormant --dry-run
 is "$RC" 0 "dry run exits 0"
 like "$OUT" "gitlab.deactivate_user \(239\)" "dry run plans 239 deactivations"
+is "$(printf '%s\n' "$OUT" | tail -n 1)" "Plan: 239 users deactivated (each reactivated at their next sign-in) (239 actions)" \
+   "  the plan's last line states its effect in users"
 is "$(posts)" 0 "dry run: no POST reached GitLab"
 unlike "$OUT$ERR" "$ADMIN_TOKEN" "the token appears nowhere"
 
@@ -145,6 +147,8 @@ run_rb plan deactivate-dormant --journal-dir "$J" -p max_actions=5 --output json
 printf '%s' "$OUT" > "$SCRATCH/plan-cap.json"
 is "$(count plan-cap.json 'len(d["actions"]), sum(1 for s in d["skipped"] if "max_actions 5" in s["reason"])')" "(5, 234)" \
    "max_actions=5: 5 planned, the 234 others skipped for the run's cap"
+is "$(count plan-cap.json 'd["effect"]')" "['5 users deactivated (each reactivated at their next sign-in)']" \
+   "  the JSON effect counts the 5 users"
 run_rb run deactivate-dormant --journal-dir "$J" -p max_actions=5 --yes
 is "$RC" 0 "a capped run deactivates 5"; is "$(posts)" 5 "  5 POSTs"
 like "$OUT" "Today \(UTC\): 5 of max_per_day 100000" "  the report counts the day"

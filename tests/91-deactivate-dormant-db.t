@@ -82,6 +82,9 @@ is "$RC" 0 "dry run exits 0"
 like "$OUT" "hub +jhub/hub: spec.replicas 0, no pods" "the plan says the hub is stopped"
 like "$OUT" "dormant users +37" "37 dormant users that are not admins"
 like "$OUT" "pg.delete_users \(1\)" "one batch of 200"
+like "$OUT" "batch 1: users\.id [0-9]+\.\.[0-9]+ +deletes 36 dormant users \(" "  its reason says how many users it deletes"
+is "$(printf '%s\n' "$OUT" | tail -n 1)" "Plan: 36 users deleted, their rows backed up first (1 action)" \
+   "  the plan's last line counts users, not the one action"
 like "$OUT" "backed up with each batch +users, api_tokens \(by user_id\), oauth_codes \(by user_id\), spawners \(by user_id\), user_group_map \(by user_id\), user_role_map \(by user_id\)" \
      "the backup covers users and every table whose rows go with them"
 like "$OUT" "UNION" "the plan shows the query, the UNION of the two conditions"
@@ -109,6 +112,8 @@ expected=$( (for i in $(seq -w 0 29); do echo "old00$i"; done; printf '%s\n' sta
 is "$(py plan-all.json '" ".join(sorted(n for a in d["actions"] for n in a["args"]["names"])) + " "')" "$expected" \
    "the batches hold exactly the dormant users (100 days idle, never active for 30 days, 90 days and an hour)"
 is "$(py plan-all.json '[len(a["args"]["ids"]) for a in d["actions"]]')" "[10, 10, 10, 4]" "batches of batch_size=10"
+is "$(py plan-all.json 'd["effect"]')" "['34 users deleted, their rows backed up first']" "  the JSON effect counts the 34 users"
+like "$(py plan-all.json 'd["actions"][3]["reason"]')" "^deletes 4 dormant users \(" "  each batch's reason says how many"
 skips=$(py plan-all.json '"; ".join(s["target"] + ": " + s["reason"] for s in sorted(d["skipped"], key=lambda s: s["target"]))')
 is "$skips" "boss: admin; runner: server running (spawners.server_id is set); staffer: excluded by policy: member of staff; vip: protected by policy (protected_users)" \
    "kept: the admin, the user with a server, the policy's"

@@ -165,6 +165,14 @@ local SEVERITY = { [0] = 0, [4] = 1, [3] = 2, [2] = 3, [1] = 4 } -- which exit s
 local function for_each_target(pos, opts, act)
   local def = load_runbook(pos[1], opts)
   local targets = lazy.inventory.load(opts.inventory, def)
+  for _, target in ipairs(targets) do
+    -- Which of two policies should decide for this hub is not ours to guess: one may exclude staff.
+    if opts.policy and target.policy_path then
+      util.fail(2, "target %s of the inventory names its own policy file (%s) and --policy names %s; " ..
+        "--policy is for targets that name none: drop it, or the target's policy in the inventory",
+        target.name, target.policy_path, opts.policy)
+    end
+  end
   local given = lazy.params.parse_assignments(def.params, opts.param, def.name)
   local rows, worst = { { "TARGET", "ACTIONS", "RESULT" } }, 0
   for _, target in ipairs(targets) do

@@ -87,11 +87,35 @@ local function gitlab_message(resp)
 end
 gitlab.message = gitlab_message
 
+local HINTS = {
+  connect = " (is GitLab running, and is the URL right?)",
+  tls = " (TLS verification failed: give GitLab's CA with -p ca_file=...)",
+  tls_handshake = " (the TLS handshake failed: is the URL's scheme, http:// or https://, and its port right?)",
+}
+
 local function with_hint(client, err, detail)
-  local hint = ""
-  if detail and detail.kind == "connect" then hint = " (is GitLab running, and is the URL right?)" end
-  if detail and detail.kind == "tls" then hint = " (TLS verification failed: give GitLab's CA with -p ca_file=...)" end
-  return string.format("gitlab %s: %s%s", client.host, err, hint), detail
+  return string.format("gitlab %s: %s%s", client.host, err, detail and HINTS[detail.kind] or ""), detail
+end
+
+-- A redirect means the URL is not the API: http:// sent to https://, a wrong relative URL root sent to
+-- the sign-in page. Says where it leads and, when the target shows it, the base URL to give instead.
+local function redirect_message(client, method, path, resp)
+  local url = client.api_url .. path
+  local to = http.redirect(url, resp)
+  if not to then return nil end
+  local origin, from_path = url:match("^(%a[%w+.-]*://[^/?#]*)([^?#]*)")
+  local prefix = to.path:match("^(.-)/api/v4/") or to.path:match("^(.-)/users/sign_in")
+  local suggestion = prefix and (to.origin .. prefix)
+  local advice
+  if to.origin:gsub("^%a+", "") ~= origin:lower():gsub("^%a+", "") then
+    advice = "it leads to another server (a single sign-on page?); give the URL GitLab itself answers on"
+  elseif suggestion and gitlab.api_url(suggestion) ~= client.api_url then
+    advice = "the URL is probably not GitLab's base URL; try -p gitlab=" .. suggestion
+  else
+    advice = "the URL is probably not GitLab's; give its base URL (-p gitlab=https://gitlab.example.com)"
+  end
+  return string.format("gitlab %s: the server redirected %s %s to %s: %s", client.host, method, from_path,
+    util.redact_url(to.location):sub(1, 300), advice)
 end
 
 -- The options for runbook.http: path is below /api/v4, with its query string already built.
@@ -105,6 +129,8 @@ end
 
 -- An error message for a response the caller did not expect, with advice for the usual causes.
 function Client:unexpected(method, path, resp)
+  local redirected = redirect_message(self, method, path, resp)
+  if redirected then return redirected, { status = resp.status, location = resp.headers.location } end
   local message = gitlab_message(resp)
   local advice = ""
   if resp.status == 401 then

@@ -2,6 +2,7 @@
 -- are safe to repeat, Retry-After honoured. Failures come back as nil, message, details; they never raise.
 -- Mutating methods are refused while planning by the C core, whatever the caller does.
 local core = require "runbook.http_core"
+local host = require "runbook.host"
 local sched = require "runbook.sched"
 local json = require "runbook.json"
 local secrets = require "runbook.secrets"
@@ -122,6 +123,90 @@ local function judge(req, opts, try, resp, message, class)
   return nil, wait
 end
 
+-- ---- the wrong scheme: https:// to a plain-HTTP port, http:// to a TLS port ----
+-- Left alone, the first waits out the connect timeout on every retry (a plain-HTTP server waits for a
+-- request line that never comes while the TLS handshake waits for its answer: almost a minute in
+-- all), and the second reads as a reset connection. A probe that carries nothing of the request (no
+-- headers, no proxy) tells which protocol the port speaks, once per run and server.
+
+local TLS_SILENCE = 1.5   -- seconds a first TLS handshake may go unanswered before the port is probed
+local WATCH_SLICE = 0.05  -- how often that first handshake is looked at
+local PROBE_TIMEOUT = 2
+local TLS_ANSWERED = {}   -- authority -> true once a TLS server answered there: no more watching
+local DIAGNOSED = {}      -- authority -> a diagnosis, or false: each server is probed at most once
+
+local function scheme_of(url)
+  return (url:match("^(%a[%w+.-]*)://") or ""):lower()
+end
+
+-- probe(opts) -> true when the probe got an HTTP answer (or, connect_only, made its connection).
+local function probe(opts)
+  opts.timeout, opts.connect_timeout, opts.no_proxy = PROBE_TIMEOUT, PROBE_TIMEOUT, true
+  local transfer = core.start(opts)
+  sched.await(transfer)
+  local status = transfer:result()
+  transfer:cancel()
+  return status ~= nil and (opts.connect_only or status > 0)
+end
+
+-- diagnose(url, what_happened) -> a sentence saying the port speaks the other protocol, or nil.
+local function diagnose(url, what_happened)
+  local _, authority = host_of(url)
+  if DIAGNOSED[authority] == nil then
+    local diagnosis = false
+    if scheme_of(url) == "https" then
+      if probe{ method = "HEAD", url = "http://" .. authority .. "/" } then
+        diagnosis = string.format("the server at %s %s: use http:// (or the right port)", authority, what_happened)
+      end
+    elseif probe{ url = "https://" .. authority .. "/", connect_only = true, insecure = true } then
+      diagnosis = string.format("the server at %s %s: use https:// (or the right port)", authority, what_happened)
+    end
+    DIAGNOSED[authority] = diagnosis
+  end
+  return DIAGNOSED[authority] or nil
+end
+
+-- Waits for a transfer; a first TLS handshake with a server is watched: unanswered for TLS_SILENCE
+-- seconds, the port is probed for plain HTTP. Returns a diagnosis when it is (the transfer is then
+-- cancelled), else nil once the transfer is done.
+local function await_watching(req, transfer)
+  local _, authority = host_of(req.url)
+  if scheme_of(req.url) ~= "https" or TLS_ANSWERED[authority] or DIAGNOSED[authority] ~= nil then
+    return sched.await(transfer)
+  end
+  local started = host.monotonic()
+  while not transfer:done() do
+    if host.monotonic() - started >= TLS_SILENCE then
+      if transfer:tls_unanswered() then
+        local diagnosis = diagnose(req.url, "did not answer the TLS handshake but answers plain HTTP")
+        if diagnosis then return diagnosis end
+      end
+      return sched.await(transfer)
+    end
+    sched.sleep(WATCH_SLICE)
+  end
+end
+
+-- After a failure (or a 400 a TLS server sends to plain HTTP), what the port really speaks, if that
+-- explains it: https:// to a server that answered the handshake with something else, http:// to one
+-- that hung up or answered gibberish.
+local PLAIN_TO_TLS_PAGE = { "plain HTTP request was sent to HTTPS port", "HTTP request to an HTTPS server" }
+local function wrong_scheme(url, resp, class)
+  local scheme = scheme_of(url)
+  if scheme == "https" and class == "tls_handshake" then
+    return diagnose(url, "answered plain HTTP to a TLS handshake")
+  end
+  if scheme ~= "http" then return nil end
+  if class == "reset" or class == "protocol" then
+    return diagnose(url, "speaks TLS, and did not answer a plain HTTP request")
+  end
+  if resp and resp.status == 400 then
+    for _, text in ipairs(PLAIN_TO_TLS_PAGE) do
+      if resp.body:find(text, 1, true) then return diagnose(url, "speaks TLS (it answered: " .. text .. ")") end
+    end
+  end
+end
+
 -- http.observer, when set (the engine sets it while it applies actions), hears of every response:
 -- observer:observe(seconds, status|nil, method). That is how concurrency adapts to the server.
 http.observer = nil
@@ -129,11 +214,20 @@ http.observer = nil
 local function finish(req, opts, transfer)
   for try = 0, opts.retries or 4 do
     transfer = transfer or core.start(req)
-    sched.await(transfer)
+    local diagnosis = await_watching(req, transfer)
+    if diagnosis then
+      transfer:cancel()
+      return nil, string.format("%s %s: %s", req.method, util.redact_url(req.url), diagnosis), { kind = "scheme" }
+    end
     local status, headers, body, seconds = transfer:result()
     transfer:cancel()
     transfer = nil
     local resp = status and { status = status, headers = headers, body = body, time = seconds } or nil
+    if resp and scheme_of(req.url) == "https" then TLS_ANSWERED[select(2, host_of(req.url))] = true end
+    diagnosis = try == 0 and wrong_scheme(req.url, resp, not resp and body or nil)
+    if diagnosis then
+      return nil, string.format("%s %s: %s", req.method, util.redact_url(req.url), diagnosis), { kind = "scheme" }
+    end
     if http.observer then http.observer:observe(resp and resp.time or 0, resp and resp.status or nil, req.method) end
     local final, wait = judge(req, opts, try, resp, headers, body)
     if final then return table.unpack(final, 1, 3) end
@@ -166,6 +260,24 @@ function Pending:wait()
   local transfer = self.transfer
   self.transfer = nil
   return finish(self.req, self.opts, transfer)
+end
+
+-- redirect(url, resp) -> {location=, origin=, path=} | nil: where a 3xx answer to a request for url
+-- sends the client (the Location made absolute), for messages that say where an API URL leads.
+function http.redirect(url, resp)
+  if resp.status < 300 or resp.status > 399 then return nil end
+  local location = resp.headers.location
+  if type(location) ~= "string" or location == "" then return nil end
+  if location:match("^//") then
+    location = url:match("^%a[%w+.-]*:") .. location
+  elseif location:sub(1, 1) == "/" then
+    location = url:match("^%a[%w+.-]*://[^/?#]*") .. location
+  elseif not location:match("^%a[%w+.-]*://") then
+    location = url:gsub("[?#].*$", ""):gsub("[^/]*$", "") .. location
+  end
+  local origin, path = location:match("^(%a[%w+.-]*://[^/?#]*)([^?#]*)")
+  if not origin then return nil end
+  return { location = location, origin = origin:lower(), path = path }
 end
 
 -- Decodes a JSON response body; nil, message when it is not JSON.

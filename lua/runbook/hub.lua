@@ -99,11 +99,37 @@ local function status_text(resp)
   return "HTTP " .. resp.status .. (message and (": " .. message) or "")
 end
 
+local HINTS = {
+  connect = " (is the hub running, and is the URL right?)",
+  tls = " (TLS verification failed: give the hub's CA with -p ca_file=...)",
+  tls_handshake = " (the TLS handshake failed: is the URL's scheme, http:// or https://, and its port right?)",
+}
+
 local function with_hint(client, err, detail)
-  local hint = ""
-  if detail and detail.kind == "connect" then hint = " (is the hub running, and is the URL right?)" end
-  if detail and detail.kind == "tls" then hint = " (TLS verification failed: give the hub's CA with -p ca_file=...)" end
-  return string.format("hub %s: %s%s", client.host, err, hint), detail
+  return string.format("hub %s: %s%s", client.host, err, detail and HINTS[detail.kind] or ""), detail
+end
+
+-- A redirect means the URL is not the API (the hub sends unknown paths to /hub/..., a proxy sends
+-- http:// to https:// or to a login page): say where it leads and, when the target shows it, which
+-- base URL to give instead (the part before /hub/).
+local function redirect_message(client, method, path, resp)
+  local url = client.api_url .. path
+  local to = http.redirect(url, resp)
+  if not to then return nil end
+  local origin, from_path = url:match("^(%a[%w+.-]*://[^/?#]*)([^?#]*)")
+  local advice
+  local prefix = to.path:match("^(.-)/hub/") or to.path:match("^(.-)/hub$")
+  local suggestion = prefix and (to.origin .. prefix .. "/")
+  if to.origin ~= origin:lower() and to.origin:gsub("^%a+", "") ~= origin:lower():gsub("^%a+", "") then
+    advice = "it leads to another server (a login page? an authenticating proxy in front of the hub?); " ..
+      "give the URL the hub itself answers on"
+  elseif suggestion and hub.api_url(suggestion) ~= client.api_url then
+    advice = "the URL is probably not the hub's base URL; try -p hub=" .. suggestion
+  else
+    advice = "the URL is probably not the hub's; give the hub's base URL (-p hub=https://hub.example.org/)"
+  end
+  return string.format("hub %s: the server redirected %s %s to %s: %s", client.host, method, from_path,
+    util.redact_url(to.location):sub(1, 300), advice)
 end
 
 function Client:request_options(method, path, opts)
@@ -129,6 +155,8 @@ end
 
 -- An error message for a response the caller did not expect, with advice for the usual causes.
 function Client:unexpected(method, path, resp)
+  local redirected = redirect_message(self, method, path, resp)
+  if redirected then return redirected, { status = resp.status, location = resp.headers.location } end
   local advice = ""
   if resp.status == 401 then
     advice = "; the hub does not accept the token (expired, revoked, or for another hub?)"

@@ -6,17 +6,44 @@
 --       policy = "science-policy.lua" },                             -- relative to the inventory
 --     { name = "teaching", hub = "https://teaching.example.org", token_file = "/etc/runbook/teaching.token" },
 --   }
--- Each target's values are checked against the runbook's parameters like a policy's, and rank like
--- them: the command line still wins.
+-- Each target's values are checked against the runbook's parameters like a policy's. A target's own
+-- values are the most specific the file holds, `defaults` the least: a target's policy file ranks
+-- between them (params.resolve has the whole order). Relative paths -- a target's policy and every
+-- parameter of type path (token_file, ca_file, backup_dir) -- are relative to the inventory's directory,
+-- whichever directory runbook runs from.
 local host = require "runbook.host"
 local sandbox = require "runbook.sandbox"
 local util = require "runbook.util"
 
 local inventory = {}
 
-local RESERVED = { name = true, policy = true }
+local TARGET_KEYS = { name = true, policy = true } -- what a target sets besides parameters
 
--- load(path, def) -> list of {name=, policy_path=, values={param=value}} ; exit 2 naming any problem.
+local function absolute(path, dir)
+  if path == "" or path:sub(1, 1) == "/" then return path end
+  return dir .. "/" .. path
+end
+
+-- The parameters one table of the inventory sets (a target, or `defaults`), checked by name, with
+-- relative paths made absolute against the inventory's directory.
+local function param_values(tbl, dir, specs, reserved, where)
+  local values = {}
+  for k, v in pairs(tbl) do
+    if not reserved[k] then
+      local spec = specs[k]
+      if not spec then
+        util.fail(2, "inventory %s: %s sets '%s', which runbook %s does not take; it takes: %s", where.path, where.what,
+          k, where.runbook, table.concat(util.sorted_keys(specs), ", "))
+      end
+      if spec.type == "path" and type(v) == "string" then v = absolute(v, dir) end
+      values[k] = v
+    end
+  end
+  return values
+end
+
+-- load(path, def) -> list of {name=, policy_path=, values={target={param=value}, defaults={param=value}}};
+-- exit 2 naming any problem. params.resolve ranks the two tables of values apart.
 function inventory.load(path, def)
   local text, err = host.read_file(path)
   if not text then util.fail(2, "cannot read inventory %s", err) end
@@ -37,8 +64,13 @@ function inventory.load(path, def)
     util.fail(2, "inventory %s names no targets (targets = { { name = ..., ... }, ... })", path)
   end
   local dir = (host.realpath(path) or path):match("^(.*)/") or "."
-  local known = {}
-  for _, spec in ipairs(def.params) do known[spec.name] = true end
+  local specs = {}
+  for _, spec in ipairs(def.params) do specs[spec.name] = spec end
+  if values.defaults ~= nil and type(values.defaults) ~= "table" then
+    util.fail(2, "inventory %s: defaults must be a table of parameters (defaults = { days = 120 })", path)
+  end
+  local defaults = param_values(values.defaults or {}, dir, specs, {},
+    { path = path, what = "defaults", runbook = def.name })
   local seen, entries = {}, {}
   for i, target in ipairs(values.targets) do
     if type(target) ~= "table" or type(target.name) ~= "string" or not target.name:match("^[%w][%w%._-]*$") then
@@ -46,20 +78,12 @@ function inventory.load(path, def)
     end
     if seen[target.name] then util.fail(2, "inventory %s names the target %s twice", path, target.name) end
     seen[target.name] = true
-    local entry = { name = target.name, values = {} }
-    for k, v in pairs(values.defaults or {}) do entry.values[k] = v end
-    for k, v in pairs(target) do
-      if not RESERVED[k] then entry.values[k] = v end
-    end
-    for k in pairs(entry.values) do
-      if not known[k] then
-        util.fail(2, "inventory %s: target %s sets '%s', which runbook %s does not take; it takes: %s", path,
-          target.name, k, def.name, table.concat(util.sorted_keys(known), ", "))
-      end
-    end
+    local own = param_values(target, dir, specs, TARGET_KEYS,
+      { path = path, what = "target " .. target.name, runbook = def.name })
+    local entry = { name = target.name, values = { target = own, defaults = defaults } }
     if target.policy ~= nil then
       if type(target.policy) ~= "string" then util.fail(2, "inventory %s: target %s: policy must be a path", path, target.name) end
-      entry.policy_path = target.policy:sub(1, 1) == "/" and target.policy or (dir .. "/" .. target.policy)
+      entry.policy_path = absolute(target.policy, dir)
     end
     entries[#entries + 1] = entry
   end

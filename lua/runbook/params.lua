@@ -1,6 +1,7 @@
--- Runbook parameters: declared with a type, a default and help; given with -p key=value, by a site
--- policy, or from an environment variable the declaration names. Precedence: command line, policy,
--- environment, default. Every bad value is a usage error that names the parameter.
+-- Runbook parameters: declared with a type, a default and help; given with -p key=value, by an
+-- inventory, by a site policy, or from an environment variable the declaration names. The most
+-- specific source wins (params.resolve has the order). Every bad value is a usage error that names
+-- the parameter.
 local util = require "runbook.util"
 
 local params = {}
@@ -145,35 +146,59 @@ local function absolute(path, cwd)
   return cwd .. "/" .. path
 end
 
+-- The files and the command line a parameter's value may come from, the first that sets it winning:
+-- the most specific first, the command line over everything. Values from the command line are
+-- already converted (parse_assignments); those from files are checked here, `what` naming the file
+-- in the error. The environment and the runbook's default come after all of them (value_from):
+-- a file named for this run says more than the environment the operator happens to have.
+local function sources_in_order(given, policy_values, inventory)
+  inventory = inventory or {}
+  return {
+    { label = "command line", values = given, typed = true },
+    { label = "inventory target", values = inventory.target, what = "the inventory's target sets" },
+    { label = "policy", values = policy_values, what = "policy sets" },
+    { label = "inventory defaults", values = inventory.defaults, what = "the inventory's defaults set" },
+  }
+end
+
+-- value_from(spec, sources) -> value, label: the first source that sets the parameter, its value
+-- checked against the parameter's type; else the environment variable the declaration names.
+local function value_from(spec, sources)
+  local name = spec.name
+  for _, source in ipairs(sources) do
+    local raw = source.values and source.values[name]
+    if raw ~= nil then
+      if source.typed then return raw, source.label end
+      local value, err = from_value(spec, raw)
+      if value == nil then util.fail(2, "%s '%s', which %s", source.what, name, err) end
+      return value, source.label
+    end
+  end
+  if spec.env and (os.getenv(spec.env) or "") ~= "" then
+    local value, err = from_text(spec, os.getenv(spec.env))
+    if value == nil then util.fail(2, "environment variable %s (parameter '%s') %s", spec.env, name, err) end
+    return value, "environment " .. spec.env
+  end
+  if spec.default ~= nil then
+    local value = spec.default
+    if type(value) == "table" then value = util.shallow_copy(value) end
+    return value, "default"
+  end
+end
+
 -- resolve(list, given, policy_values, runbook_name, opts) -> values, sources
--- opts.cwd makes path parameters absolute, so a saved plan means the same files from anywhere;
--- opts.inventory holds an inventory target's values (between the command line and the policy).
+-- A value comes from, in this order: the command line (-p), the inventory target's own values, the
+-- policy file (the target's own, or --policy), the inventory's defaults, the environment variable
+-- the parameter names, the runbook's default. sources[name] says which.
+-- opts.cwd makes relative path parameters absolute, so a saved plan means the same files from
+-- anywhere (paths from an inventory or a policy file are already absolute, against that file's
+-- directory); opts.inventory = {target = {...}, defaults = {...}} holds an inventory target's values.
 function params.resolve(list, given, policy_values, runbook_name, opts)
   local values, sources = {}, {}
+  local order = sources_in_order(given, policy_values, opts and opts.inventory)
   for _, spec in ipairs(list) do
-    local name, value, source = spec.name, nil, nil
-    local inventory = opts and opts.inventory
-    if given[name] ~= nil then
-      value, source = given[name], "command line"
-    elseif inventory and inventory[name] ~= nil then
-      local err
-      value, err = from_value(spec, inventory[name])
-      if value == nil then util.fail(2, "the inventory sets '%s', which %s", name, err) end
-      source = "inventory"
-    elseif policy_values and policy_values[name] ~= nil then
-      local err
-      value, err = from_value(spec, policy_values[name])
-      if value == nil then util.fail(2, "policy sets '%s', which %s", name, err) end
-      source = "policy"
-    elseif spec.env and (os.getenv(spec.env) or "") ~= "" then
-      local err
-      value, err = from_text(spec, os.getenv(spec.env))
-      if value == nil then util.fail(2, "environment variable %s (parameter '%s') %s", spec.env, name, err) end
-      source = "environment " .. spec.env
-    elseif spec.default ~= nil then
-      value, source = spec.default, "default"
-      if type(value) == "table" then value = util.shallow_copy(value) end
-    end
+    local name = spec.name
+    local value, source = value_from(spec, order)
     if value == nil and spec.required then
       util.fail(2, "parameter '%s' is required: pass -p %s=...%s", name, name,
         spec.env and (" or set " .. spec.env) or "")

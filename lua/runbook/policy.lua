@@ -85,11 +85,19 @@ function policy.hooks(loaded, def)
   return hooks
 end
 
--- Only the parameter values a policy sets.
+-- Only the parameter values a policy sets. A relative path in a policy file is relative to the file
+-- (as in an inventory, or a kubeconfig), not to wherever runbook happens to run.
 function policy.param_values(loaded, def)
   if not loaded then return nil end
+  local dir = loaded.path:match("^(.*)/") or "."
   local values = {}
-  for _, spec in ipairs(def.params) do values[spec.name] = loaded.values[spec.name] end
+  for _, spec in ipairs(def.params) do
+    local value = loaded.values[spec.name]
+    if spec.type == "path" and type(value) == "string" and value ~= "" and value:sub(1, 1) ~= "/" then
+      value = dir .. "/" .. value
+    end
+    values[spec.name] = value
+  end
   return values
 end
 
