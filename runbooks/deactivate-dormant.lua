@@ -155,16 +155,16 @@ local function gitlab_dormancy(ctx, user, now)
   if last then
     local idle_days = (today - util.parse_time(last)) // DAY
     if last <= gitlab.date(now - p.days * DAY) then
-      return string.format("no activity for %d days (last activity on %s)", idle_days, last)
+      return string.format("no activity for %s (last activity on %s)", util.count(idle_days, "day"), last)
     end
-    return nil, string.format("active %d days ago (last activity on %s)", math.max(0, idle_days), last)
+    return nil, string.format("active %s ago (last activity on %s)", util.count(math.max(0, idle_days), "day"), last)
   end
   local created = gitlab.time(user, "created_at")
   if not created then return nil, "never active, creation time unknown" end
   if created <= util.parse_time(gitlab.date(now - p.grace_days * DAY)) then
     return string.format("never active; created %s ago", human(now - created))
   end
-  return nil, string.format("new account, created %s ago (grace period %d days)", human(now - created), p.grace_days)
+  return nil, string.format("new account, created %s ago (grace period %s)", human(now - created), util.count(p.grace_days, "day"))
 end
 
 -- Failures of the outside world while listing become one clear message; anything else is a bug.
@@ -181,7 +181,7 @@ local function plan_api(ctx)
   local now = ctx.now
   ctx:fact("gitlab_version", ctx.state.gitlab_version)
   ctx:fact("token_user", ctx.state.gitlab_user .. " (administrator)")
-  ctx:fact("dormant_after", string.format("%d days: last activity on or before %s", p.days, gitlab.date(now - p.days * DAY)))
+  ctx:fact("dormant_after", string.format("%s: last activity on or before %s", util.count(p.days, "day"), gitlab.date(now - p.days * DAY)))
   ctx:fact("grace_for_new_accounts", p.grace_days .. " days")
   local room = plan_room(ctx, DEACTIVATE)
   local listed, capped = 0, 0
@@ -215,7 +215,7 @@ local function plan_api(ctx)
   if #ctx.actions > 0 then
     ctx:effect(n_users(#ctx.actions) .. " deactivated (each reactivated at their next sign-in)")
   end
-  ctx:fact("users_listed", string.format("%d active human users (%d pages)", listed, client.pages))
+  ctx:fact("users_listed", string.format("%s (%s)", util.count(listed, "active human user"), util.count(client.pages, "page")))
   if capped > 0 then
     ctx:note(string.format("%d more dormant users are over the caps; later runs take them", capped))
   end
@@ -592,7 +592,7 @@ local function batch_run(ctx, action)
   if backup.exists(dir) then
     local state, manifest = earlier_attempt(ctx, conn, dir)
     if not state then release_today(ctx, planned) return nil, manifest end
-    if state == "done" then return true, string.format("deleted earlier (%d users; backup in %s)", #manifest.ids, dir) end
+    if state == "done" then return true, string.format("deleted earlier (%s; backup in %s)", util.count(#manifest.ids, "user"), dir) end
   end
   local cutoff, grace_cutoff = cutoffs(ctx, ctx.time())
   local result, err = conn:transaction(function(c)
@@ -617,7 +617,7 @@ local function batch_run(ctx, action)
   ctx.state.changed = (ctx.state.changed or 0) + result.deleted
   if result.deleted == 0 then return false, "none of the batch is dormant any more (active, admin, server, or gone)" end
   local kept = planned - result.deleted
-  return true, string.format("deleted %d users%s; backup in %s", result.deleted,
+  return true, string.format("deleted %s%s; backup in %s", util.count(result.deleted, "user"),
     kept > 0 and string.format(" (%d kept: no longer dormant, or gone)", kept) or "", dir)
 end
 
@@ -734,7 +734,7 @@ exclude(user) gets {id, name, admin, created, last_activity, groups}.]],
     local p = ctx.params
     local lines = {}
     local changed = ctx.state.changed or 0
-    lines[#lines + 1] = p.mode == "api" and string.format("Deactivated %d users on %s.", changed, target_name(ctx))
+    lines[#lines + 1] = p.mode == "api" and string.format("Deactivated %s on %s.", util.count(changed, "user"), target_name(ctx))
       or string.format("Deleted %d dormant users from the hub's database (backups under %s).", changed, p.backup_dir)
     if p.max_per_day > 0 and ctx.state.daily then
       lines[#lines + 1] = string.format("Today (UTC): %d of max_per_day %d.", ctx.state.daily.used, p.max_per_day)

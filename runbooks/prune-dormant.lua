@@ -83,7 +83,6 @@ local function protection(ctx, user)
   return nil
 end
 
-local function days_text(n) return string.format("%d day%s", n, n == 1 and "" or "s") end
 
 -- The group of a user active `idle` seconds ago, among ranges that end at `days`: "active within 7
 -- days", "active 7 to 30 days ago", ..., "active 30 to 90 days ago" (for days=90), so that users seen
@@ -99,8 +98,8 @@ local function activity_group(idle, days)
   for _, band in ipairs(ACTIVITY_BANDS) do
     if band > lower and band < days then upper = band break end
   end
-  if lower == 0 then return "active within " .. days_text(upper) end
-  return string.format("active %d to %s ago", lower, days_text(upper))
+  if lower == 0 then return "active within " .. util.count(upper, "day") end
+  return string.format("active %d to %s ago", lower, util.count(upper, "day"))
 end
 
 -- dormancy(ctx, user, now) -> reason it is dormant | nil, reason it is not, its group
@@ -121,8 +120,8 @@ local function dormancy(ctx, user, now)
   if age > p.grace_days * DAY then
     return string.format("never active; created %s ago", util.human_duration(age))
   end
-  return nil, string.format("new account, created %s ago (grace period %d days)", util.human_duration(math.max(0, age)),
-    p.grace_days), "created within the grace period"
+  return nil, string.format("new account, created %s ago (grace period %s)", util.human_duration(math.max(0, age)),
+    util.count(p.grace_days, "day")), "created within the grace period"
 end
 
 -- ---- users' storage ----
@@ -607,7 +606,7 @@ list:users, read:users, read:hub). Never on the command line.]],
     if days < LOW_DAYS then
       ctx:note(string.format("days=%d is unusually low: it takes users who were away for just over %s (a holiday, a " ..
         "break between terms); dormant-user pruning usually waits 90 days or more (the counts by threshold are under " ..
-        "Found: what if)", days, days_text(days)))
+        "Found: what if)", days, util.count(days, "day")))
     end
     if ctx.state.scopes then
       refuse_missing_scopes(ctx, run.scopes_missing, #ctx.actions)

@@ -91,3 +91,16 @@ is(json.encode(json.decode('{"a":[],"b":{},"c":[ ],"d":"[]","e":["x",[]],"f":"a\
 local bad_text, bad_err = json.decode('{"a": [')
 ok(bad_text == nil and bad_err ~= nil, "a truncated document is still an error")
 is(#json.decode('[[], [1]]')[1], 0, "an empty array is an empty table to Lua")
+
+-- small words: counts, suggestions, plain replacement
+is(util.count(1, "day"), "1 day", "1 day, not 1 days")
+is(util.count(2, "day"), "2 days", "2 days")
+is(util.count(0, "page"), "0 pages", "0 pages")
+is(util.count(3, "match", "matches"), "3 matches", "an irregular plural")
+is(util.suggest("plna", { "list", "plan", "apply" }), " (did you mean 'plan'?)", "a swap of neighbours is one typo")
+is(util.suggest("prefx", { "url", "prefix", "max_actions" }), " (did you mean 'prefix'?)", "a missing letter")
+is(util.suggest("colour", { "url", "prefix", "max_actions" }), "", "nothing close: no suggestion")
+is(util.suggest("ab", { "abc", "xyz" }), " (did you mean 'abc'?)", "short words: one edit")
+is(util.suggest("resume", { "resume" }), " (did you mean 'resume'?)", "the same word (case aside) is found")
+is(util.replace_plain("a.b.a.b", "a.b", "*"), "*.*", "plain replacement: no patterns")
+is(util.replace_plain("x%1y", "%1", "%%"), "x%%y", "pattern characters in both")
