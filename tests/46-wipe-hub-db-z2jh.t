@@ -5,6 +5,7 @@
 # values.yaml, Secret hub; decoys: jupyter-decoy without the user server label, an image puller, a
 # user server of the same name in jhub-staging, Nublado's labs) beside the standard Nublado layout.
 # The test plays the cluster's part of restarting the real hub when the fake reports its rollout.
+# KILL_POINTS=N runs only the first N of the 24 kill-and-resume points (all by default; ~8 s each).
 . "$(dirname "$0")/lib/tap.sh"
 . "$TOP/tests/lib/hub.sh"
 . "$TOP/tests/lib/pg.sh"
@@ -30,7 +31,7 @@ is "$users_before" 22 "the hub on PostgreSQL has 22 users"
 # postgresql+psycopg2://, no password: that is in Secret hub); Nublado's ConfigMap and Secret too.
 "$PY" "$TOP/tests/fake-k8s/make-seed.py" --layout z2jh --db-url "postgresql+psycopg2://hub@127.0.0.1:$PG_PORT/jupyterhub" \
   --db-password "$PG_HUB_PASSWORD" "$SCRATCH/seed" >/dev/null
-SEED="$SCRATCH/seed/seed.json"
+SEED="$SCRATCH/seed/seed.json" JHUB_SEED="$SCRATCH/seed/jhub.json"
 "$PY" - "$SEED" "postgresql://hub@127.0.0.1:$PG_PORT/jupyterhub" "$PG_HUB_PASSWORD" <<'PYEOF'
 import base64, json, os, sys
 path, url, password = sys.argv[1:]
@@ -46,6 +47,11 @@ for f in seed.get("files", []) + [f for d in seed.get("deployments", []) for f i
     if "copy" in f and not f["copy"].startswith("/"):
         f["copy"] = os.path.join(base, f["copy"])
 json.dump(seed, open(path, "w"))
+# What a wipe of jhub changes, to put back between runs (reloading only that is quicker).
+jhub = {"namespaces": [n for n in seed["namespaces"] if n == "jhub" or isinstance(n, dict) and n["name"] == "jhub"]}
+for key in ("deployments", "pods", "objects"):
+    jhub[key] = [o for o in seed[key] if o.get("namespace", o.get("metadata", {}).get("namespace")) == "jhub"]
+json.dump(jhub, open(os.path.join(base, "jhub.json"), "w"))
 PYEOF
 fake_k8s_start "$SCRATCH/k8s" "$SEED" --pod-start-seconds 0.3 --pod-stop-seconds 0.3 \
   || { ok 1 "fake API server starts"; done_testing; exit 1; }
@@ -93,7 +99,7 @@ watcher=$!; on_exit "kill $watcher"
 world_reset() {  # world_reset [SEED]
   local i
   fake_k8s_control POST settings '{"podStopSeconds": 0.3}' >/dev/null
-  fake_k8s_control POST seed "$(cat "${1:-$SEED}")" >/dev/null
+  fake_k8s_control POST seed "$(cat "${1:-$JHUB_SEED}")" >/dev/null
   for i in $(seq 100); do
     [ "$(psql_hubdb "SELECT to_regclass('public.users') IS NOT NULL")" = t ] && break
     sleep 0.2
@@ -261,7 +267,7 @@ unlike "$(cat "$journal")$OUT$ERR" "$PG_HUB_PASSWORD" "the password is in no jou
 
 # --- Ctrl-C while waiting for the user servers: the run stops, the proxies come back ---
 # User pods take their 30 s grace period to stop; the proxies' pods none.
-"$PY" - "$SEED" "$SCRATCH/seed/slow-users.json" <<'PYEOF'
+"$PY" - "$JHUB_SEED" "$SCRATCH/seed/slow-users.json" <<'PYEOF'
 import json, sys
 seed = json.load(open(sys.argv[1]))
 for d in seed["deployments"]:
