@@ -103,7 +103,9 @@ local function thousands(n)
   return sign .. digits:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
 end
 
-local function plural(n, word, words) return string.format("%s %s", thousands(n), n == 1 and word or (words or word .. "s")) end
+local function plural(n, word)
+  return string.format("%s %s", thousands(n), n == 1 and word or (word .. "s"))
+end
 
 -- ---- connections ----
 -- Failures of the outside world (a server down, a refused token) end the run with util.fail: one
@@ -134,7 +136,8 @@ local function detect_layout(ctx)
   if gafaelfawr == nil then util.fail(1, err) end
   local proxy, perr = client:get("deployments", PROXY_DEPLOYMENTS[1], { namespace = p.namespace })
   if proxy == nil then util.fail(1, perr) end
-  local pods, lerr = client:list("pods", { namespace = p.namespace, label_selector = USER_SERVER_LABEL .. "=" .. USER_SERVER_VALUE })
+  local pods, lerr = client:list("pods", { namespace = p.namespace,
+                                           label_selector = USER_SERVER_LABEL .. "=" .. USER_SERVER_VALUE })
   if not pods then util.fail(1, lerr) end
   local gafaelfawr_name = "GafaelfawrIngress " .. (p.ingress_name or nublado.ingress_name)
   if gafaelfawr and #pods == 0 then return "nublado", gafaelfawr_name .. ", no user server in the hub's namespace" end
@@ -509,7 +512,8 @@ local function plan_user_pods(ctx)
   end
   ctx:fact("user_servers", #planned)
   if #planned == 0 then return { effect = "no user server running", wait = 0, wait_text = "user servers 0s" } end
-  ctx:add{ kind = "k8s.wait_gone", target = string.format("pods/%s %s=%s", p.namespace, USER_SERVER_LABEL, USER_SERVER_VALUE),
+  local selector = USER_SERVER_LABEL .. "=" .. USER_SERVER_VALUE
+  ctx:add{ kind = "k8s.wait_gone", target = string.format("pods/%s %s", p.namespace, selector),
            reason = string.format("the %s stopped (at most %ds)", plural(#planned, "user server"), p.server_timeout),
            args = { pods = planned } }
   return { effect = plural(#planned, "user server") .. " stopped", wait = p.server_timeout,
@@ -600,7 +604,8 @@ local function ingress_delete_run(ctx, action)
   local client = cluster(ctx)
   local ok, how = client:delete(p.ingress_resource, p.ingress_name, { namespace = p.namespace })
   if not ok then return nil, how end
-  local gone, err = client:wait_gone(p.ingress_resource, p.ingress_name, { namespace = p.namespace, timeout = p.access_timeout })
+  local gone, err = client:wait_gone(p.ingress_resource, p.ingress_name,
+    { namespace = p.namespace, timeout = p.access_timeout })
   if not gone then return nil, err end
   return true, how ~= "deleted" and how or nil
 end
@@ -787,7 +792,8 @@ local function poll(ctx, timeout, what, check)
     if done == nil then return nil, result end
     if done then return result end
     if ctx.time() >= deadline then
-      return nil, string.format("timed out after %ds waiting for %s%s", timeout, what, state and (" (" .. state .. ")") or "")
+      return nil, string.format("timed out after %ds waiting for %s%s", timeout, what,
+        state and (" (" .. state .. ")") or "")
     end
     if not util.sleep(0.5) then return nil, "interrupted while waiting for " .. what end
   end
@@ -934,7 +940,8 @@ local function restore_proxies(ctx, cuts)
 end
 
 return {
-  summary = "Wipe a JupyterHub's PostgreSQL database (Nublado or z2jh): cut access, stop servers, back up, DROP OWNED, restart, restore",
+  summary = "Wipe a JupyterHub's PostgreSQL database (Nublado or z2jh): cut access, stop servers, back up, " ..
+            "DROP OWNED, restart, restore",
   description = [[
 For a hub on PostgreSQL, in one of two layouts (-p layout; detected when the namespace shows one
 unambiguously, and recorded in the plan; when it cannot tell, the plan stops with exit 2):
