@@ -1,14 +1,19 @@
--- wipe-hub-db: empty the PostgreSQL database of a JupyterHub (Nublado layout) and let the hub start
--- afresh, without locking users out for longer than needed and without touching anything that is
--- not the hub's. The procedure, in the order it runs:
---   1. save the proxy ingress, then delete it: nobody can start or reach a lab (the hub keeps running)
---   2. delete every lab namespace (prefix "nublado-", with the dash: "nublado" holds the hub) and wait
+-- wipe-hub-db: empty the PostgreSQL database of a JupyterHub and let the hub start afresh, without
+-- locking users out for longer than needed and without touching anything that is not the hub's.
+-- Two layouts: Rubin's Nublado (labs in namespaces nublado-<user>, access through a GafaelfawrIngress)
+-- and a standard zero-to-jupyterhub release (user pods in the hub's namespace, access through the
+-- proxy Deployment, or the chart's Ingress). The procedure, in the order it runs:
+--   1. cut user access: save and delete the access ingress, or scale the proxy (and autohttps) to 0,
+--      recording the replicas to restore (the hub keeps running)
+--   2. stop the user servers: delete every lab namespace (Nublado: prefix "nublado-", with the dash:
+--      "nublado" holds the hub), or every pod labelled component=singleuser-server in the hub's
+--      namespace (z2jh), and wait until they are gone
 --   3. check that the database role owns nothing but JupyterHub's own tables and sequences
 --   4. back up every table the role owns (COPY, row counts, SHA-256) to a dated directory
 --   5. DROP OWNED BY current_user, after checking ownership and the backup again
 --   6. rollout restart the hub deployment and wait for the new pod to be Ready
 --   7. wait until the hub has recreated its schema
---   8. recreate the ingress from the saved object: users are back
+--   8. restore access: recreate the ingress from the saved object, or scale back to the recorded replicas
 -- If a run stops halfway, on_stop restores access when the database is consistent (never wiped, or
 -- wiped and recreated); `runbook resume` cuts access again before going on.
 local backup = require "runbook.backup"
@@ -61,6 +66,46 @@ local function no_password(v)
 end
 
 local function ends_with_dash(v) return v:sub(-1) == "-", "must end with '-' (nublado- spares nublado itself)" end
+local function one_of(...)
+  local allowed = { ... }
+  return function(v)
+    return set_of(allowed)[v] ~= nil, "must be " .. table.concat(allowed, " or ")
+  end
+end
+
+-- Where each layout keeps what this runbook needs; a parameter given on the command line wins.
+local LAYOUTS = {
+  nublado = { config_map = "hub-config", url_key = "jupyterhub.hub.db.url", password_secret = "nublado-secret",
+              ingress_resource = "gafaelfawringresses.gafaelfawr.lsst.io/v1alpha1", ingress_name = "proxy",
+              access = "ingress" },
+  -- The chart renders its values into ConfigMap hub (key values.yaml, hub.db.url inside) and the
+  -- password into Secret hub (key hub.db.password), which the hub exports as PGPASSWORD.
+  z2jh = { config_map = "hub", url_key = "values.yaml", password_secret = "hub",
+           ingress_resource = "ingresses.networking.k8s.io/v1", ingress_name = "jupyterhub" },
+}
+local LAYOUT_NAMES = { nublado = "Nublado", z2jh = "zero-to-jupyterhub" }
+-- The Deployments that carry users' traffic in a z2jh release, in the order they are scaled down:
+-- configurable-http-proxy, and Traefik in front of it when automatic HTTPS is on.
+local PROXY_DEPLOYMENTS = { "proxy", "autohttps" }
+-- KubeSpawner's pods: what a z2jh hub runs for each user server.
+local USER_SERVER_LABEL, USER_SERVER_VALUE = "component", "singleuser-server"
+
+local function is_user_server(pod)
+  local labels = pod.metadata.labels or {}
+  return labels[USER_SERVER_LABEL] == USER_SERVER_VALUE
+end
+
+-- 3112 -> "3,112": row counts an operator reads at a glance.
+local function thousands(n)
+  local s = tostring(math.tointeger(n) or n)
+  local sign, digits = s:match("^(-?)(%d+)$")
+  if not digits then return s end
+  return sign .. digits:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
+end
+
+local function plural(n, word)
+  return string.format("%s %s", thousands(n), n == 1 and word or (word .. "s"))
+end
 
 -- ---- connections ----
 -- Failures of the outside world (a server down, a refused token) end the run with util.fail: one
@@ -76,45 +121,198 @@ end
 
 local function ingress_label(p) return p.ingress_resource:match("^[^.]+") .. "/" .. p.namespace .. "/" .. p.ingress_name end
 
--- The database URL: the parameter, or the hub's configuration in the cluster; the password from its
--- Secret unless the URL carries one. Returns the URL to connect with and the URL as it may be shown.
-local function database_url(ctx)
+-- ---- the layout ----
+
+-- What the namespace shows of each layout. Nublado: its GafaelfawrIngress (Nublado also runs the
+-- z2jh chart, so a proxy Deployment proves nothing), and no user server in the hub's namespace (labs
+-- run in namespaces of their own). z2jh: the proxy Deployment and no GafaelfawrIngress. Anything
+-- else is not guessed. -> layout, evidence | nil, why not
+local function detect_layout(ctx)
   local p = ctx.params
   local client = cluster(ctx)
-  local url = p.database_url
-  if not url then
-    local cm, err = client:get("configmaps", p.config_map, { namespace = p.namespace })
-    if cm == nil then util.fail(1, err) end
-    if cm == false or type(cm.data) ~= "table" or type(cm.data[p.url_key]) ~= "string" then
-      util.fail(2, "no database URL: ConfigMap %s/%s has no key %s; give -p database_url=...", p.namespace,
-        p.config_map, p.url_key)
+  local nublado = LAYOUTS.nublado
+  local gafaelfawr, err = client:get(nublado.ingress_resource, p.ingress_name or nublado.ingress_name,
+    { namespace = p.namespace })
+  if gafaelfawr == nil then util.fail(1, err) end
+  local proxy, perr = client:get("deployments", PROXY_DEPLOYMENTS[1], { namespace = p.namespace })
+  if proxy == nil then util.fail(1, perr) end
+  local pods, lerr = client:list("pods", { namespace = p.namespace,
+                                           label_selector = USER_SERVER_LABEL .. "=" .. USER_SERVER_VALUE })
+  if not pods then util.fail(1, lerr) end
+  local gafaelfawr_name = "GafaelfawrIngress " .. (p.ingress_name or nublado.ingress_name)
+  if gafaelfawr and #pods == 0 then return "nublado", gafaelfawr_name .. ", no user server in the hub's namespace" end
+  if gafaelfawr then
+    return nil, string.format("it has the %s (Nublado) and also %s labelled %s=%s (zero-to-jupyterhub)",
+      gafaelfawr_name, plural(#pods, "pod"), USER_SERVER_LABEL, USER_SERVER_VALUE)
+  end
+  if proxy then return "z2jh", "Deployment " .. PROXY_DEPLOYMENTS[1] .. ", no GafaelfawrIngress" end
+  return nil, string.format("it has neither the %s of Nublado nor the Deployment %s of zero-to-jupyterhub",
+    gafaelfawr_name, PROXY_DEPLOYMENTS[1])
+end
+
+-- z2jh: scaling the proxy cuts every way in (the chart's Ingress, a LoadBalancer, a NodePort all
+-- lead to it); the chart's Ingress is the door only where there is no proxy Deployment.
+local function detect_access(ctx)
+  local p = ctx.params
+  local client = cluster(ctx)
+  local proxy, err = client:get("deployments", PROXY_DEPLOYMENTS[1], { namespace = p.namespace })
+  if proxy == nil then util.fail(1, err) end
+  if proxy then return "proxy" end
+  local ingress, ierr = client:get(p.ingress_resource, p.ingress_name, { namespace = p.namespace })
+  if ingress == nil then util.fail(1, ierr) end
+  if ingress then return "ingress" end
+  util.fail(1, "no way to cut user access in %s: neither a Deployment %s nor the ingress %s exists; name the " ..
+    "ingress with -p access=ingress -p ingress_resource=... -p ingress_name=...", p.namespace, PROXY_DEPLOYMENTS[1],
+    ingress_label(p))
+end
+
+-- Settles the layout (given, recorded in the plan, or detected now) and fills in its defaults, so
+-- that the plan records every name apply will use.
+local function choose_layout(ctx)
+  local p = ctx.params
+  if p.layout then
+    ctx.state.layout_evidence = ctx.state.layout_evidence or "given"
+  else
+    local layout, why = detect_layout(ctx)
+    if not layout then
+      util.fail(2, "cannot tell the layout of namespace %s: %s. Choose: -p layout=nublado (labs in namespaces " ..
+        "%s*, access through the GafaelfawrIngress) or -p layout=z2jh (user pods in the hub's namespace, access " ..
+        "through the proxy Deployment)", p.namespace, why, p.lab_prefix)
     end
-    url = util.trim(cm.data[p.url_key])
+    p.layout, ctx.state.layout_evidence = layout, "detected: " .. why
   end
-  if url:match("^postgres[%w]*://[^/@]*:[^/@]*@") or not url:match("^postgres") then
-    return url, pg.redact(url) -- a password typed in the URL, or a conninfo string: used as given
+  for key, value in pairs(LAYOUTS[p.layout]) do
+    if p[key] == nil then p[key] = value end
   end
-  local secret, err = client:get("secrets", p.password_secret, { namespace = p.namespace })
+  if p.access == nil then
+    p.access = detect_access(ctx)
+    ctx.state.access_evidence = "detected"
+  end
+end
+
+-- ---- the database ----
+
+local function dig(t, ...)
+  for _, key in ipairs({ ... }) do
+    if type(t) ~= "table" then return nil end
+    t = t[key]
+  end
+  return t
+end
+
+-- The hub's database URL: -p database_url, else the hub's configuration in the cluster: a ConfigMap
+-- key holding the URL, or holding the chart's values (YAML) with hub.db.url.
+local function configured_url(ctx)
+  local p = ctx.params
+  if p.database_url then return p.database_url end
+  local where = string.format("ConfigMap %s/%s", p.namespace, p.config_map)
+  local cm, err = cluster(ctx):get("configmaps", p.config_map, { namespace = p.namespace })
+  if cm == nil then util.fail(1, err) end
+  if cm == false then util.fail(2, "no database URL: %s does not exist; give -p database_url=...", where) end
+  local text = type(cm.data) == "table" and cm.data[p.url_key]
+  if type(text) ~= "string" then
+    util.fail(2, "no database URL: %s has no key %s; give -p database_url=...", where, p.url_key)
+  end
+  text = util.trim(text)
+  if text:match("^%a[%w+.-]*://") or text:find("=", 1, true) and not text:find("\n") then return text end
+  local values, yerr = k8s.decode_yaml(text)
+  if values == nil then util.fail(2, "%s key %s is neither a URL nor YAML (%s)", where, p.url_key, yerr) end
+  local db = dig(values, "hub", "db") or dig(values, "jupyterhub", "hub", "db")
+  if type(db) ~= "table" then
+    util.fail(2, "no database URL: %s key %s has no hub.db; give -p database_url=...", where, p.url_key)
+  end
+  if type(db.type) == "string" and db.type ~= "postgres" then
+    util.fail(2, "the hub's database is hub.db.type %s (%s key %s), not postgres: this runbook wipes PostgreSQL " ..
+      "databases%s", db.type, where, p.url_key, db.type:match("sqlite") and "; reset-sqlite handles SQLite" or "")
+  end
+  if type(db.url) ~= "string" or db.url == "" then
+    util.fail(2, "no database URL: %s key %s has no hub.db.url; give -p database_url=...", where, p.url_key)
+  end
+  return util.trim(db.url)
+end
+
+-- The chart's URL is SQLAlchemy's: postgresql+psycopg2://... is postgresql://... to libpq.
+local function libpq_url(url)
+  return (url:gsub("^(postgres%a*)%+[%w_]+://", "%1://"))
+end
+
+local function typed_password(url)
+  return url:match("^%a[%w+.-]*://[^/@]*:[^/@]*@") or url:find("password%s*=")
+end
+
+-- Whether libpq has a password source of its own, which comes before any Secret: PGPASSWORD, a
+-- service (PGSERVICE, service=), or a password file (PGPASSFILE, else ~/.pgpass).
+local function libpq_password_source(url)
+  local function set(name) return (os.getenv(name) or "") ~= "" end
+  if set("PGPASSWORD") then return "PGPASSWORD" end
+  if set("PGSERVICE") or url:find("service%s*=") then return "the service file (PGSERVICE)" end
+  local file = os.getenv("PGPASSFILE")
+  if not file or file == "" then
+    local home = os.getenv("HOME")
+    file = home and home ~= "" and (home .. "/.pgpass") or nil
+  end
+  -- A relative PGPASSFILE is libpq's business: let it look.
+  if file and (file:sub(1, 1) ~= "/" or backup.exists(file)) then return "the password file " .. file end
+end
+
+-- The Secret's password -> password | nil, why there is none ("Secret x/y does not exist").
+local function secret_password(ctx)
+  local p = ctx.params
+  local secret, err = cluster(ctx):get("secrets", p.password_secret, { namespace = p.namespace })
   if secret == nil then util.fail(1, err) end
-  local encoded = secret and type(secret.data) == "table" and secret.data[p.password_key]
-  if not encoded then
-    util.fail(2, "no database password: Secret %s/%s has no key %s", p.namespace, p.password_secret, p.password_key)
-  end
+  local where = string.format("Secret %s/%s", p.namespace, p.password_secret)
+  if secret == false then return nil, where .. " does not exist" end
+  local encoded = type(secret.data) == "table" and secret.data[p.password_key]
+  if not encoded then return nil, string.format("%s has no key %s", where, p.password_key) end
   local password = k8s.base64_decode(encoded)
-  if not password then util.fail(2, "Secret %s/%s key %s is not base64", p.namespace, p.password_secret, p.password_key) end
+  if not password then util.fail(2, "%s key %s is not base64", where, p.password_key) end
+  return password, string.format("%s key %s", where, p.password_key)
+end
+
+local function with_password(url, password)
   local scheme, user, rest = url:match("^(postgres[%w]*://)([^/@]*)@(.*)$")
   if not scheme then scheme, user, rest = url:match("^(postgres[%w]*://)()(.*)$") end
-  return scheme .. user .. ":" .. util.url_escape(password) .. "@" .. rest, pg.redact(url)
+  if scheme then return scheme .. user .. ":" .. util.url_escape(password) .. "@" .. rest end
+  return url .. " password='" .. password:gsub("[\\']", "\\%0") .. "'" -- a conninfo string
+end
+
+-- libpq says so when the server wants a password and it has none to give (fe-auth.c).
+local function wants_password(err) return tostring(err):find("no password supplied", 1, true) ~= nil end
+
+-- Connects the way psql would first (libpq's own password sources), then with the Secret's password
+-- if libpq had none for this server. -> conn, where the password came from
+local function connect(ctx, url)
+  local opts = { statement_timeout = ctx.params.statement_timeout, application_name = "runbook wipe-hub-db" }
+  -- No connect_timeout here: the module's default (10 s) applies, and PGCONNECT_TIMEOUT can change it.
+  local source = typed_password(url) and "the URL" or libpq_password_source(url)
+  local tried_libpq = false
+  if source then
+    local conn, err = pg.connect(url, opts)
+    if conn then return conn, source end
+    if source == "the URL" or not wants_password(err) then util.fail(1, err) end
+    tried_libpq = true
+  end
+  local password, where = secret_password(ctx)
+  if not password then
+    if not tried_libpq then
+      -- Nothing to give: the server may want none (trust, certificates).
+      local conn, err = pg.connect(url, opts)
+      if conn then return conn, "none (the server asked for none)" end
+      if not wants_password(err) then util.fail(1, err) end
+    end
+    util.fail(2, "no database password: libpq has none for %s (PGPASSWORD, PGSERVICE, ~/.pgpass or PGPASSFILE) and %s",
+      pg.redact(url), where)
+  end
+  local conn, err = pg.connect(with_password(url, password), opts)
+  if not conn then util.fail(1, err) end
+  return conn, where
 end
 
 local function database(ctx)
   if ctx.state.db then return ctx.state.db end
-  local url, shown = database_url(ctx)
-  -- No connect_timeout here: the module's default (10 s) applies, and PGCONNECT_TIMEOUT can change it.
-  local conn, err = pg.connect(url, { statement_timeout = ctx.params.statement_timeout,
-                                      application_name = "runbook wipe-hub-db" })
-  if not conn then util.fail(1, err) end
-  ctx.state.db, ctx.state.db_shown = conn, shown
+  local url = libpq_url(configured_url(ctx))
+  local conn, source = connect(ctx, url)
+  ctx.state.db, ctx.state.db_shown, ctx.state.password_source = conn, pg.redact(url), source
   return conn
 end
 
@@ -195,7 +393,9 @@ local function restore_ingress(ctx, file)
 end
 
 -- ---- the plan ----
+-- Each plan_* adds its actions and returns what the plan's effect and the operator need to know.
 
+-- Access through an ingress: saved, deleted, recreated at the end. -> cut {effect, wait, restore()}
 local function plan_ingress(ctx, dir)
   local p = ctx.params
   local client = cluster(ctx)
@@ -210,9 +410,63 @@ local function plan_ingress(ctx, dir)
   ctx:add{ kind = "k8s.backup", target = target, reason = "saved so access can be restored", args = { file = file } }
   ctx:add{ kind = "k8s.delete", target = target, reason = "cut user access for the duration (the hub keeps running)",
            args = { file = file, uid = obj.metadata.uid } }
-  return file
+  return {
+    effect = string.format("access cut (%s %s deleted, recreated at the end)", obj.kind or "ingress", p.ingress_name),
+    wait = p.access_timeout,
+    wait_text = string.format("ingress %ds", p.access_timeout),
+    restore = function()
+      ctx:add{ kind = "k8s.create", target = target, reason = "restore user access", args = { file = file } }
+    end,
+  }
 end
 
+-- Access through the proxy (z2jh): each proxy Deployment scaled to 0, and back to the replicas it
+-- had, which the plan records (resume and on_stop read them from there).
+local function plan_proxy(ctx)
+  local p = ctx.params
+  local client = cluster(ctx)
+  local scaled, words = {}, {}
+  for i, name in ipairs(PROXY_DEPLOYMENTS) do
+    local target = "deployments/" .. p.namespace .. "/" .. name
+    local dep, err = client:get("deployments", name, { namespace = p.namespace })
+    if dep == nil then util.fail(1, err) end
+    local replicas = dep and (dep.spec and dep.spec.replicas or 1)
+    if i == 1 and not dep then
+      util.fail(1, "the Deployment %s does not exist: -p access=proxy needs it (-p access=ingress cuts access at an " ..
+        "ingress instead)", target)
+    elseif i == 1 and replicas == 0 then
+      util.fail(1, "the Deployment %s has 0 replicas: access is already cut, or by someone else; this runbook " ..
+        "restores access to the replicas it finds, so it will not start with none", target)
+    elseif dep and replicas == 0 then
+      ctx:skip{ target = target, reason = "at 0 replicas already: left at 0" }
+    elseif dep then
+      ctx:add{ kind = "k8s.scale", target = target,
+               reason = string.format("cut user access: scale to 0 (from %d, restored at the end)", replicas),
+               args = { deployment = name, replicas = 0, restore = replicas, uid = dep.metadata.uid } }
+      scaled[#scaled + 1] = { name = name, target = target, replicas = replicas, uid = dep.metadata.uid }
+      words[#words + 1] = string.format("%s 0 <- %d", name, replicas)
+    end
+  end
+  return {
+    effect = "access cut (" .. table.concat(words, ", "):gsub("^(%S+) ", "%1 scaled ", 1) .. ")",
+    wait = #scaled * p.access_timeout * 2, -- down now, up at the end
+    wait_text = string.format("proxies %d x 2 x %ds", #scaled, p.access_timeout),
+    -- One action brings them all back: while it is pending, resume cuts access again first (on_stop
+    -- may have restored it); once it is done, nothing after it could need access cut.
+    restore = function()
+      local names, back, list = {}, {}, json.array()
+      for _, d in ipairs(scaled) do
+        names[#names + 1] = d.name
+        back[#back + 1] = string.format("%s to %d", d.name, d.replicas)
+        list[#list + 1] = { deployment = d.name, replicas = d.replicas, uid = d.uid }
+      end
+      ctx:add{ kind = "k8s.scale", target = "deployments/" .. p.namespace .. "/" .. table.concat(names, ","),
+               reason = "restore user access: " .. table.concat(back, ", "), args = { deployments = list } }
+    end,
+  }
+end
+
+-- Nublado: every lab namespace. -> {effect, wait}
 local function plan_namespaces(ctx)
   local p = ctx.params
   local items, err = cluster(ctx):list("namespaces")
@@ -232,13 +486,47 @@ local function plan_namespaces(ctx)
     end
   end
   ctx:fact("lab_namespaces", count)
+  return { effect = plural(count, "lab namespace") .. " deleted", wait = count * p.namespace_timeout,
+           wait_text = string.format("lab namespaces %d x %ds", count, p.namespace_timeout) }
 end
 
+-- z2jh: every user server pod in the hub's namespace (and only those: the hub, the proxy, image
+-- pullers and look-alike names stay), then one wait for all of them. -> {effect, wait}
+local function plan_user_pods(ctx)
+  local p = ctx.params
+  local pods, err = cluster(ctx):list("pods", { namespace = p.namespace })
+  if not pods then util.fail(1, err) end
+  local planned = json.array()
+  for _, pod in ipairs(pods) do
+    local name, labels = pod.metadata.name, pod.metadata.labels or {}
+    local target = "pods/" .. p.namespace .. "/" .. name
+    if is_user_server(pod) then
+      local user = labels["hub.jupyter.org/username"]
+      ctx:add{ kind = "k8s.delete", target = target,
+               reason = "a user server" .. (user and (" (" .. user .. ")") or ""),
+               args = { pod = name, uid = pod.metadata.uid } }
+      planned[#planned + 1] = { name = name, uid = pod.metadata.uid }
+    elseif name:match("^jupyter%-") then
+      ctx:skip{ target = target, reason = string.format("not labelled %s=%s", USER_SERVER_LABEL, USER_SERVER_VALUE) }
+    end
+  end
+  ctx:fact("user_servers", #planned)
+  if #planned == 0 then return { effect = "no user server running", wait = 0, wait_text = "user servers 0s" } end
+  local selector = USER_SERVER_LABEL .. "=" .. USER_SERVER_VALUE
+  ctx:add{ kind = "k8s.wait_gone", target = string.format("pods/%s %s", p.namespace, selector),
+           reason = string.format("the %s stopped (at most %ds)", plural(#planned, "user server"), p.server_timeout),
+           args = { pods = planned } }
+  return { effect = plural(#planned, "user server") .. " stopped", wait = p.server_timeout,
+           wait_text = string.format("user servers %ds", p.server_timeout) }
+end
+
+-- Every table the role owns, counted now. -> {tables, rows}
 local function plan_database(ctx, dir)
   local p = ctx.params
   local found, err = owned(ctx)
   if not found then util.fail(1, err) end
   ctx:fact("database", ctx.state.db_shown)
+  ctx:fact("database_password", ctx.state.password_source)
   ctx:fact("role_owns", #found.all .. " objects")
   if #found.foreign > 0 then
     util.fail(1, "the database role owns %d object%s that %s not JupyterHub's: %s. DROP OWNED BY would destroy " ..
@@ -249,18 +537,33 @@ local function plan_database(ctx, dir)
   if #found.tables == 0 then
     util.fail(1, "the database role owns no JupyterHub tables: nothing to wipe (already wiped? wrong database?)")
   end
-  for _, name in ipairs(found.tables) do ctx:skip{ target = "table " .. name, reason = "JupyterHub's: backed up, then dropped" } end
-  local grants = assert(database(ctx):query(GRANTS_SQL))
+  local conn = database(ctx)
+  local rows, counted = 0, {}
+  for _, name in ipairs(found.tables) do
+    local result, cerr = conn:query("SELECT count(*) AS n FROM public." .. conn:escape_identifier(name))
+    if not result then util.fail(1, cerr) end
+    rows = rows + result[1].n
+    counted[#counted + 1] = string.format("%s %s", name, thousands(result[1].n))
+  end
+  local grants = assert(conn:query(GRANTS_SQL))
   for _, g in ipairs(grants) do
     ctx:note(string.format("DROP OWNED also %s %s", g.kind == "a" and "revokes the role's privileges on" or "drops",
       g.object))
   end
   local db = ctx.state.db_shown
   local backup_dir = dir .. "/database"
-  ctx:add{ kind = "pg.backup", target = db, reason = string.format("COPY of %d tables (and %d sequences' values)",
-           #found.tables, #found.sequences), args = { dir = backup_dir, tables = found.tables, sequences = found.sequences } }
-  ctx:add{ kind = "pg.drop_owned", target = db, reason = "DROP OWNED BY current_user: the role owns only the hub's tables",
+  local what = string.format("%s (%s)", plural(#found.tables, "table"), plural(rows, "row"))
+  ctx:fact("hub_tables", what)
+  ctx:consequence(string.format("DROP OWNED BY current_user destroys the hub's %s and %s, after backing them up " ..
+    "to %s. Rows per table: %s", what, plural(#found.sequences, "sequence"), backup_dir, table.concat(counted, ", ")))
+  ctx:add{ kind = "pg.backup", target = db, reason = string.format("COPY of %d tables (and %d sequences' values): %s rows",
+           #found.tables, #found.sequences, thousands(rows)),
            args = { dir = backup_dir, tables = found.tables, sequences = found.sequences } }
+  ctx:add{ kind = "pg.drop_owned", target = db,
+           reason = string.format("DROP OWNED BY current_user destroys %s: %s (the role owns nothing else)",
+             what, table.concat(found.tables, ", ")),
+           args = { dir = backup_dir, tables = found.tables, sequences = found.sequences } }
+  return { tables = #found.tables, rows = rows }
 end
 
 -- ---- actions ----
@@ -301,7 +604,8 @@ local function ingress_delete_run(ctx, action)
   local client = cluster(ctx)
   local ok, how = client:delete(p.ingress_resource, p.ingress_name, { namespace = p.namespace })
   if not ok then return nil, how end
-  local gone, err = client:wait_gone(p.ingress_resource, p.ingress_name, { namespace = p.namespace, timeout = 120 })
+  local gone, err = client:wait_gone(p.ingress_resource, p.ingress_name,
+    { namespace = p.namespace, timeout = p.access_timeout })
   if not gone then return nil, err end
   return true, how ~= "deleted" and how or nil
 end
@@ -472,66 +776,251 @@ local function restore_run(ctx, action)
   return true, how
 end
 
+-- ---- z2jh: the proxy and the user servers ----
+
+local function deployment_pods(ctx, dep)
+  local sel = dep.spec and dep.spec.selector and dep.spec.selector.matchLabels
+  if type(sel) ~= "table" or next(sel) == nil then return nil, "the Deployment has no selector" end
+  return cluster(ctx):list("pods", { namespace = ctx.params.namespace, label_selector = sel })
+end
+
+-- poll(ctx, timeout, what, check) -> result | nil, message: check() -> done, result | nil, message | false, state
+local function poll(ctx, timeout, what, check)
+  local deadline = ctx.time() + timeout
+  while true do
+    local done, result, state = check()
+    if done == nil then return nil, result end
+    if done then return result end
+    if ctx.time() >= deadline then
+      return nil, string.format("timed out after %ds waiting for %s%s", timeout, what,
+        state and (" (" .. state .. ")") or "")
+    end
+    if not util.sleep(0.5) then return nil, "interrupted while waiting for " .. what end
+  end
+end
+
+-- current_deployment(ctx, {deployment=, uid=}) -> the Deployment, still the plan's | nil, message
+local function current_deployment(ctx, planned)
+  local p = ctx.params
+  local label = p.namespace .. "/" .. planned.deployment
+  local dep, err = cluster(ctx):get("deployments", planned.deployment, { namespace = p.namespace })
+  if dep == nil then return nil, err end
+  if dep == false then return nil, "the Deployment " .. label .. " is gone" end
+  if dep.metadata.uid ~= planned.uid then
+    return nil, "the Deployment " .. label .. " was replaced since the plan (another uid): make a new plan"
+  end
+  return dep
+end
+
+local function restore_ready(ctx)
+  local present, err = schema_present(ctx)
+  if present == nil then return nil, err end
+  if not present then return nil, "the database has no hub schema: access stays cut until the hub recreates it" end
+  return true
+end
+
+-- Down: only from the replicas the plan recorded (or 0, cut already), or access would come back at
+-- another size than the operator reviewed.
+local function scale_down_check(ctx, action)
+  local dep, err = current_deployment(ctx, action.args)
+  if not dep then return nil, err end
+  local now = dep.spec and dep.spec.replicas or 1
+  if now ~= 0 and now ~= action.args.restore then
+    return nil, string.format("it has %d replicas now, the plan recorded %d (and would restore those): make a new plan",
+      now, action.args.restore)
+  end
+  return true
+end
+
+-- Up: only onto a database with the hub's schema, and only Deployments that are still the plan's.
+local function scale_up_check(ctx, action)
+  for _, d in ipairs(action.args.deployments) do
+    local dep, err = current_deployment(ctx, d)
+    if not dep then return nil, err end
+  end
+  return restore_ready(ctx)
+end
+
+local function scale_to(ctx, name, replicas)
+  return cluster(ctx):patch("deployments", name, { spec = { replicas = replicas } },
+    { namespace = ctx.params.namespace, type = "merge" })
+end
+
+local function scale_down_run(ctx, action)
+  local p = ctx.params
+  local name = action.args.deployment
+  local dep, err = scale_to(ctx, name, 0)
+  if not dep then return nil, err end
+  -- Access is cut when the last pod has stopped, not when the Deployment says 0.
+  local gone, perr = poll(ctx, p.access_timeout, "the pods of " .. name .. " to stop", function()
+    local pods, lerr = deployment_pods(ctx, dep)
+    if not pods then return nil, lerr end
+    if #pods == 0 then return true, true end
+    return false, nil, plural(#pods, "pod") .. " left"
+  end)
+  if not gone then return nil, perr end
+  return true, string.format("at 0 (was %d)", action.args.restore)
+end
+
+-- In the plan's order (proxy before autohttps, which sends it traffic), each Ready before the next.
+local function scale_up_run(ctx, action)
+  local p = ctx.params
+  local done = {}
+  for _, d in ipairs(action.args.deployments) do
+    local dep, err = scale_to(ctx, d.deployment, d.replicas)
+    if not dep then return nil, err end
+    local pod, werr = cluster(ctx):wait_rollout(d.deployment, { namespace = p.namespace, timeout = p.access_timeout })
+    if not pod then return nil, werr end
+    done[#done + 1] = string.format("%s back to %d", d.deployment, d.replicas)
+  end
+  return true, table.concat(done, ", ")
+end
+
+local function pod_check(ctx, action)
+  local p = ctx.params
+  local pod, err = cluster(ctx):get("pods", action.args.pod, { namespace = p.namespace })
+  if pod == nil then return nil, err end
+  if pod and pod.metadata.uid ~= action.args.uid then
+    return false, "a different pod of that name runs now (started after the plan)"
+  end
+  return true
+end
+
+local function pod_run(ctx, action)
+  local ok, how, status = cluster(ctx):delete("pods", action.args.pod,
+    { namespace = ctx.params.namespace, preconditions = { uid = action.args.uid } })
+  if not ok and type(status) == "table" and status.code == 409 then
+    return false, "a different pod of that name runs now (started after the plan)"
+  end
+  if not ok then return nil, how end
+  if how == "already gone" then return "already", how end
+  return true
+end
+
+-- Every planned user server gone. A user server the plan does not know (started since) would
+-- outlive the wipe with a session the new database knows nothing of: the run stops, access comes
+-- back, and a new plan lists it.
+local function servers_gone_run(ctx, action)
+  local p = ctx.params
+  local planned = {}
+  for _, pod in ipairs(action.args.pods) do planned[pod.uid] = pod.name end
+  return poll(ctx, p.server_timeout, "the user servers to stop", function()
+    local pods, err = cluster(ctx):list("pods", { namespace = p.namespace })
+    if not pods then return nil, err end
+    local left, strangers = {}, {}
+    for _, pod in ipairs(pods) do
+      if is_user_server(pod) then
+        local list = planned[pod.metadata.uid] and left or strangers
+        list[#list + 1] = pod.metadata.name
+      end
+    end
+    if #strangers > 0 then
+      return nil, string.format("user servers started since the plan: %s; they would outlive the wipe: make a new plan",
+        table.concat(strangers, ", "))
+    end
+    if #left == 0 then return true, true end
+    return false, nil, "still there: " .. table.concat(left, ", ")
+  end)
+end
+
+-- on_stop's part for the proxy: each Deployment this run scaled down (at 0 now) goes back to its
+-- recorded replicas; one that is not at 0 was never cut (its check refused) and is left alone.
+local function restore_proxies(ctx, cuts)
+  local restored = {}
+  for _, a in ipairs(cuts) do
+    local dep, err = current_deployment(ctx, a.args)
+    if not dep then return nil, err end
+    if (dep.spec and dep.spec.replicas or 1) == 0 then
+      local ok, serr = scale_to(ctx, a.args.deployment, a.args.restore)
+      if not ok then return nil, serr end
+      restored[#restored + 1] = string.format("%s back to %d", a.args.deployment, a.args.restore)
+    end
+  end
+  return restored
+end
+
 return {
-  summary = "Wipe a JupyterHub's PostgreSQL database (Nublado): cut access, delete labs, back up, DROP OWNED, restart, restore",
+  summary = "Wipe a JupyterHub's PostgreSQL database (Nublado or z2jh): cut access, stop servers, back up, " ..
+            "DROP OWNED, restart, restore",
   description = [[
-For a hub on PostgreSQL with user labs in namespaces nublado-<user> and access through a
-GafaelfawrIngress `proxy` (Rubin's Nublado). The plan lists the ingress to save and delete, every lab
-namespace to delete (and near misses it leaves, such as nubladox-test), and every object the database
-role owns; if the role owns anything that is not JupyterHub's, the plan stops and nothing is touched.
-Apply saves the ingress, deletes it, deletes the lab namespaces and waits until they are gone, backs up
-every table (COPY text format, one file a table, manifest.json with row counts, SHA-256 and the
-sequences' values) into a dated directory under backup_dir, checks ownership and the backup again,
-runs DROP OWNED BY current_user, restarts the hub and waits for its schema, and recreates the ingress.
+For a hub on PostgreSQL, in one of two layouts (-p layout; detected when the namespace shows one
+unambiguously, and recorded in the plan; when it cannot tell, the plan stops with exit 2):
+nublado (Rubin's Nublado: user labs in namespaces nublado-<user>, access through a GafaelfawrIngress
+`proxy`) and z2jh (a zero-to-jupyterhub release: user pods labelled component=singleuser-server in
+the hub's namespace, access through the `proxy` Deployment and, with automatic HTTPS, `autohttps`).
+The plan lists how access is cut, every lab namespace or user server pod it deletes (and the near
+misses it leaves), every table the database role owns with its rows; if the role owns anything that
+is not JupyterHub's, the plan stops and nothing is touched. Its effect line says what is destroyed.
+Apply cuts access (access=ingress: saves the ingress and deletes it; access=proxy: scales the proxy
+Deployments to 0, the plan recording their replicas), deletes the lab namespaces or user pods and
+waits until they are gone, backs up every table (COPY text format, one file a table, manifest.json
+with row counts, SHA-256 and the sequences' values) into a dated directory under backup_dir, checks
+ownership and the backup again, runs DROP OWNED BY current_user, restarts the hub and waits for its
+schema, and restores access (the ingress from the saved object, the proxies to their replicas).
 If a run stops, access is restored when the database is consistent; `runbook resume JOURNAL` cuts it
 again and finishes the job. To restore the data: let the same JupyterHub version create its schema,
 then COPY each table FROM its file (psql \copy), in the manifest's order, and setval each sequence.
-The database URL: -p database_url, or ConfigMap `config_map` key `url_key` in the hub's namespace; its
-password from Secret `password_secret` key `password_key` unless the URL has one. Kubernetes access as
-kubectl: --kubeconfig, --context.]],
+The database URL: -p database_url, or ConfigMap `config_map` key `url_key` in the hub's namespace
+(the URL itself, or the chart's values with hub.db.url; postgresql+psycopg2:// is read as
+postgresql://). Its password, in this order: one typed in the URL; libpq's own sources (PGPASSWORD,
+PGSERVICE, the password file PGPASSFILE or ~/.pgpass); then Secret `password_secret` key
+`password_key`. Kubernetes access as kubectl: --kubeconfig, --context.]],
   params = {
     { name = "namespace", type = "string", default = "nublado", help = "the hub's namespace" },
+    { name = "layout", type = "string", check = one_of("nublado", "z2jh"),
+      help = "nublado or z2jh; detected from the namespace when not given" },
+    { name = "access", type = "string", check = one_of("ingress", "proxy"),
+      help = "how access is cut: ingress (delete and recreate it; nublado's way) or proxy (scale the proxy and " ..
+             "autohttps Deployments to 0 and back; z2jh's way, unless there is no proxy Deployment)" },
     { name = "lab_prefix", type = "string", default = "nublado-", check = ends_with_dash,
-      help = "lab namespaces start with this (must end with '-')" },
-    { name = "ingress_resource", type = "string", default = "gafaelfawringresses.gafaelfawr.lsst.io/v1alpha1",
-      help = "the access ingress's resource (PLURAL.GROUP/VERSION)" },
-    { name = "ingress_name", type = "string", default = "proxy", help = "the access ingress's name" },
+      help = "nublado: lab namespaces start with this (must end with '-')" },
+    { name = "ingress_resource", type = "string",
+      help = "the access ingress's resource, PLURAL.GROUP/VERSION (nublado: gafaelfawringresses.gafaelfawr.lsst.io/" ..
+             "v1alpha1; z2jh: ingresses.networking.k8s.io/v1)" },
+    { name = "ingress_name", type = "string", help = "the access ingress's name (nublado: proxy; z2jh: jupyterhub)" },
     { name = "deployment", type = "string", default = "hub", help = "the hub's deployment" },
     { name = "database_url", type = "string", check = no_password,
       help = "PostgreSQL URL without its password (else read from the cluster)" },
-    { name = "config_map", type = "string", default = "hub-config", help = "ConfigMap holding the database URL" },
-    { name = "url_key", type = "string", default = "jupyterhub.hub.db.url", help = "its key (the Helm value jupyterhub.hub.db.url)" },
-    { name = "password_secret", type = "string", default = "nublado-secret", help = "Secret holding the database password" },
+    { name = "config_map", type = "string", help = "ConfigMap holding the database URL (nublado: hub-config; z2jh: hub)" },
+    { name = "url_key", type = "string",
+      help = "its key: the URL, or the chart's values with hub.db.url (nublado: jupyterhub.hub.db.url; z2jh: values.yaml)" },
+    { name = "password_secret", type = "string",
+      help = "Secret holding the database password, read when libpq has none (nublado: nublado-secret; z2jh: hub)" },
     { name = "password_key", type = "string", default = "hub.db.password", help = "its key" },
     { name = "backup_dir", type = "path", default = "wipe-hub-db-backups", help = "backups go in a dated directory under this" },
     { name = "extra_hub_tables", type = "list", default = {}, help = "more table names that are the hub's (other JupyterHub versions)" },
-    { name = "namespace_timeout", type = "integer", default = 600, min = 1, max = 86400, help = "seconds to wait for a lab namespace to go" },
+    { name = "access_timeout", type = "integer", default = 120, min = 1, max = 86400,
+      help = "seconds to wait for the ingress or the proxy pods to go, and for the proxy to be back" },
+    { name = "namespace_timeout", type = "integer", default = 600, min = 1, max = 86400, help = "nublado: seconds to wait for a lab namespace to go" },
+    { name = "server_timeout", type = "integer", default = 300, min = 1, max = 86400, help = "z2jh: seconds to wait for the user server pods to go" },
     { name = "rollout_timeout", type = "integer", default = 600, min = 1, max = 86400, help = "seconds to wait for the new hub pod" },
     { name = "schema_timeout", type = "integer", default = 600, min = 1, max = 86400, help = "seconds to wait for the hub's schema" },
     { name = "statement_timeout", type = "integer", default = 300, min = 1, max = 86400,
       help = "seconds each SQL statement (a table's COPY too) may take; a server that stops answering is given 5 s more" },
   },
   steps = {
-    "Save the access ingress to the backup directory, then delete it (the hub keeps running)",
-    "Delete every lab namespace (lab_prefix*, never the hub's) and wait until each is gone",
+    "Cut user access: save the access ingress, then delete it; or scale the proxy (and autohttps) Deployments to 0",
+    "Stop the user servers: delete every lab namespace (nublado: lab_prefix*, never the hub's), or every pod labelled " ..
+      "component=singleuser-server in the hub's namespace (z2jh), and wait until they are gone",
     "Back up every table the database role owns (COPY, row counts, SHA-256) to a dated directory",
     "Check the role still owns only JupyterHub's tables and the backup verifies; DROP OWNED BY current_user",
     "Rollout restart the hub deployment; wait for the new pod to be Ready and for the hub's schema",
-    "Recreate the access ingress from the saved object",
+    "Restore access: recreate the ingress from the saved object, or scale the proxies back to their recorded replicas",
   },
 
   target = function(ctx)
     local p = ctx.params
-    if p.namespace == "" or util.starts_with(p.namespace, p.lab_prefix) then
+    if p.namespace == "" or (p.layout ~= "z2jh" and util.starts_with(p.namespace, p.lab_prefix)) then
       util.fail(2, "lab_prefix %s would match the hub's own namespace %s", p.lab_prefix, p.namespace)
     end
     return p.namespace
   end,
 
   -- Both doors are opened before anything happens: a database that went away since the plan stops
-  -- the apply before access is cut.
+  -- the apply before access is cut. The layout comes first: it says where the database URL is.
   setup = function(ctx)
     cluster(ctx)
+    choose_layout(ctx)
     database(ctx)
   end,
 
@@ -539,32 +1028,58 @@ kubectl: --kubeconfig, --context.]],
     local p = ctx.params
     local client = cluster(ctx)
     ctx:fact("kubernetes_context", client.context)
+    ctx:fact("layout", string.format("%s (%s; %s)", p.layout, LAYOUT_NAMES[p.layout], ctx.state.layout_evidence))
+    ctx:fact("access", p.access == "proxy" and "cut at the proxy Deployments" or ("cut at the ingress " .. ingress_label(p)))
     local dir = string.format("%s/%s-%s", p.backup_dir, p.namespace, os.date("!%Y%m%dT%H%M%SZ", math.floor(ctx.now)))
     ctx:fact("backup_directory", dir)
-    local ingress_file = plan_ingress(ctx, dir)
-    plan_namespaces(ctx)
-    plan_database(ctx, dir)
+    local cut = p.access == "proxy" and plan_proxy(ctx) or plan_ingress(ctx, dir)
+    local servers = p.layout == "nublado" and plan_namespaces(ctx) or plan_user_pods(ctx)
+    local db = plan_database(ctx, dir)
     ctx:add{ kind = "k8s.restart", target = "deployments/" .. p.namespace .. "/" .. p.deployment,
              reason = "a running hub is confused by an empty database; it recreates its schema on start" }
     ctx:add{ kind = "pg.wait_schema", target = ctx.state.db_shown, reason = "the new hub has created its tables" }
-    ctx:add{ kind = "k8s.create", target = ingress_label(p), reason = "restore user access", args = { file = ingress_file } }
+    cut.restore()
+    ctx:effect(cut.effect)
+    ctx:effect(servers.effect)
+    ctx:effect(string.format("%s dropped (%s)", plural(db.tables, "table"), plural(db.rows, "row")))
+    ctx:effect("hub restarted")
+    local waits = cut.wait + servers.wait + p.rollout_timeout + p.schema_timeout
+    ctx:consequence(string.format("Users are locked out from the first action to the last: at most about %s (the " ..
+      "timeouts of its waits: %s, %s, hub rollout %ds, schema %ds), plus the time the backup of %s takes.",
+      util.human_duration(waits), cut.wait_text, servers.wait_text, p.rollout_timeout,
+      p.schema_timeout, plural(db.rows, "row")))
   end,
 
   actions = {
     ["k8s.backup"] = { run = ingress_backup_run },
-    -- Cutting access converges ("the ingress is absent"): resume checks it again, since on_stop may
-    -- have restored access after an earlier stop. Deleted namespaces stay deleted: no need.
+    -- Cutting access converges ("the ingress is absent", "the proxy is at 0"): resume does it again,
+    -- since on_stop may have restored access after an earlier stop. Deleted namespaces and pods stay
+    -- deleted: no need.
     ["k8s.delete"] = {
-      repeat_on_resume = function(action) return action.args.namespace == nil end,
+      repeat_on_resume = function(action) return action.args.namespace == nil and action.args.pod == nil end,
       check = function(ctx, action)
         if action.args.namespace then return namespace_check(ctx, action) end
+        if action.args.pod then return pod_check(ctx, action) end
         return ingress_delete_check(ctx, action)
       end,
       run = function(ctx, action)
         if action.args.namespace then return namespace_run(ctx, action) end
+        if action.args.pod then return pod_run(ctx, action) end
         return ingress_delete_run(ctx, action)
       end,
     },
+    ["k8s.scale"] = {
+      repeat_on_resume = function(action) return action.args.replicas == 0 end,
+      check = function(ctx, action)
+        if action.args.deployments then return scale_up_check(ctx, action) end
+        return scale_down_check(ctx, action)
+      end,
+      run = function(ctx, action)
+        if action.args.deployments then return scale_up_run(ctx, action) end
+        return scale_down_run(ctx, action)
+      end,
+    },
+    ["k8s.wait_gone"] = { run = servers_gone_run },
     ["pg.backup"] = { check = ownership_unchanged, run = pg_backup_run },
     ["pg.drop_owned"] = { check = drop_check, run = drop_run },
     ["k8s.restart"] = { check = restart_check, run = restart_run },
@@ -575,11 +1090,16 @@ kubectl: --kubeconfig, --context.]],
   -- After a stop: access comes back only if the database is consistent (never wiped, or recreated).
   on_stop = function(ctx, results)
     local file, drop_begun
+    local cuts = {}
     for _, a in ipairs(results.plan_actions) do
       if a.kind == "k8s.create" then file = a.args.file end
+      if a.kind == "k8s.scale" and a.args.replicas == 0 and results.ever_started[a.id] then cuts[#cuts + 1] = a end
       if a.kind == "pg.drop_owned" and results.ever_started[a.id] then drop_begun = true end
     end
-    if not file or not backup.exists(file) then return false, "no saved ingress: access was not cut" end
+    local ingress_cut = file ~= nil and backup.exists(file)
+    if not ingress_cut and #cuts == 0 then
+      return false, file and "no saved ingress: access was not cut" or "access was not cut"
+    end
     -- Never wiped means consistent, whatever the database answers now; once the drop has begun,
     -- only a schema seen again proves it.
     local present, err = true, nil
@@ -588,6 +1108,13 @@ kubectl: --kubeconfig, --context.]],
     if not present then
       return false, "access stays cut: the database was wiped and the hub has not recreated its schema yet; " ..
         "fix the cause and run `runbook resume`"
+    end
+    if #cuts > 0 then
+      local restored, rerr = restore_proxies(ctx, cuts)
+      if not restored then return false, "access stays cut: the proxy could not be scaled back (" .. rerr .. ")" end
+      if #restored == 0 then return true, "access was not cut (the proxy is at its replicas)" end
+      return true, "access restored: " .. table.concat(restored, ", ") ..
+        " (the database is consistent); `runbook resume` cuts it again and goes on"
     end
     local ok, how = restore_ingress(ctx, file)
     if not ok then return false, "access stays cut: the ingress could not be recreated (" .. how .. ")" end

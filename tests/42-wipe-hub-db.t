@@ -74,9 +74,14 @@ like "$OUT" "namespaces/other-nublado-carol +does not start with nublado-" "the 
 like "$OUT" "namespaces/nublado +the hub's own namespace" "the hub's namespace is left"
 like "$OUT" "postgresql://hub@127\.0\.0\.1:[0-9]+/jupyterhub +COPY of 14 tables \(and 9 sequences" "the plan backs up the 14 hub tables"
 like "$OUT" "database +postgresql://hub@127\.0\.0\.1:[0-9]+/jupyterhub" "the plan names the database, without a password"
+like "$OUT" "Plan: access cut \(GafaelfawrIngress proxy deleted, recreated at the end\); 2 lab namespaces deleted; 14 tables dropped \([0-9,]+ rows\); hub restarted \(9 actions\)" \
+   "the effect line says what is destroyed"
+like "$OUT" "Users are locked out from the first action to the last: at most about 42 minutes \(the timeouts of its waits: ingress 120s, lab namespaces 2 x 600s" \
+   "  and how long users are locked out at most"
 run_rb plan wipe-hub-db -p backup_dir="$SCRATCH/backups" --output json
-is "$("$PY" -c 'import json,sys; d=json.load(sys.stdin); print(sorted(s["target"] for s in d["skipped"] if s["target"].startswith("table ") and s["reason"].startswith("JupyterHub")) == ["table " + t for t in sorted("alembic_version api_tokens group_role_map groups oauth_clients oauth_codes roles servers service_role_map services spawners user_group_map user_role_map users".split())])' <<<"$OUT")" \
-   True "each of the 14 owned tables is listed as the hub's"
+is "$("$PY" -c 'import json,sys; d=json.load(sys.stdin); drop=[a for a in d["actions"] if a["kind"] == "pg.drop_owned"][0]; print(sorted(drop["args"]["tables"]) == sorted("alembic_version api_tokens group_role_map groups oauth_clients oauth_codes roles servers service_role_map services spawners user_group_map user_role_map users".split()), all(t in drop["reason"] for t in drop["args"]["tables"]), [s["target"] for s in d["skipped"] if s["target"].startswith("table ")], d["params"]["layout"])' <<<"$OUT")" \
+   "True True [] nublado" "the drop names the 14 tables it destroys; none is listed as left alone; layout nublado detected"
+like "$OUT" '"DROP OWNED BY current_user destroys the hub.s 14 tables' "  a consequence says the tables are destroyed"
 unlike "$OUT$ERR" "$PG_HUB_PASSWORD" "the password appears nowhere"
 is "$(mutations)" "$before" "dry run: no mutating request reached the cluster"
 is "$(db_tables)" "$tables_before" "dry run: the database still has its tables"

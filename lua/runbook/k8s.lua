@@ -582,4 +582,11 @@ end
 -- base64_decode(text) -> bytes | nil, message: for a Secret's data values.
 k8s.base64_decode = require("runbook.k8s.base64").decode
 
+-- decode_yaml(text) -> value | nil, "LINE:COLUMN: problem": YAML that objects hold (a Helm chart's
+-- values.yaml in a ConfigMap), read with libyaml. Scalars stay text, as Kubernetes reads string
+-- fields ("0123", "no"); null is json.null.
+function k8s.decode_yaml(text)
+  return require("runbook.yaml_core").parse(text, { strings = true })
+end
+
 return k8s

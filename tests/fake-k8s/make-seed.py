@@ -2,6 +2,8 @@
 """Write a standard seed for the fake: two Zero-to-JupyterHub hubs and a Nublado layout.
 
     /usr/bin/python3 tests/fake-k8s/make-seed.py OUTDIR   -> OUTDIR/seed.json, OUTDIR/jupyterhub.sqlite
+    /usr/bin/python3 tests/fake-k8s/make-seed.py --layout z2jh [--db-url URL] [--db-password P] OUTDIR
+        -> the same, plus a zero-to-jupyterhub release in namespace jhub (z2jh_seed, below)
 
 The layout (see README.md):
 - namespaces hub-a, hub-b: Deployment `hub` (pod labels component=hub, app=jupyterhub,
@@ -17,6 +19,7 @@ The layout (see README.md):
   The hubs' volumes above are no claim objects: they keep mapping to DIR/volumes/<claim name>.
 """
 
+import base64
 import json
 import os
 import sqlite3
@@ -94,15 +97,107 @@ def seed(sqlite_name="jupyterhub.sqlite"):
     }
 
 
-def main(outdir):
+Z2JH_NAMESPACE = "jhub"
+Z2JH_DB_URL = "postgresql+psycopg2://hub@postgres.jhub.svc:5432/jupyterhub"
+Z2JH_USERS = ("alice", "bob", "jos-c3-a9")  # josé, escaped as KubeSpawner names pods
+
+
+def z2jh_values(db_url):
+    """The chart's values as the hub reads them (ConfigMap hub, key values.yaml), trimmed."""
+    return ("# rendered by the jupyterhub chart 3.3.7\n"
+            "hub:\n"
+            "  db:\n"
+            "    type: postgres\n"
+            "    url: %s\n"
+            "    upgrade: null\n"
+            "  config:\n"
+            "    JupyterHub:\n"
+            "      admin_access: true\n"
+            "proxy:\n"
+            "  https:\n"
+            "    enabled: true\n"
+            "    type: letsencrypt\n"
+            "singleuser:\n"
+            "  storage:\n"
+            "    type: dynamic\n" % db_url)
+
+
+def z2jh_seed(db_url=Z2JH_DB_URL, password="hub-db-password"):
+    """A zero-to-jupyterhub release in namespace jhub beside the standard layout.
+
+    Deployments hub (component=hub), proxy (component=proxy, 2 replicas) and autohttps
+    (component=autohttps); ConfigMap hub (values.yaml: hub.db.type postgres, hub.db.url) and Secret
+    hub (hub.db.password); user pods jupyter-<user> (component=singleuser-server,
+    hub.jupyter.org/username). Decoys that must survive a wipe of jhub: jupyter-decoy (no user
+    server label), a continuous-image-puller pod, a user-scheduler pod, and a user server pod of
+    the same name in namespace jhub-staging.
+    """
+    doc = seed()
+    base = {"app": "jupyterhub", "release": "jhub"}
+    doc["namespaces"] += [{"name": Z2JH_NAMESPACE, "labels": {"app.kubernetes.io/part-of": "jupyterhub"}},
+                          "jhub-staging"]
+
+    def labels(component, **more):
+        return dict(base, component=component, **more)
+
+    doc["deployments"] += [
+        {"namespace": Z2JH_NAMESPACE, "name": "hub", "labels": labels("hub"), "container": "hub", "image": HUB_IMAGE,
+         "env": {"PGPASSWORD": "from-secret-hub"}},
+        {"namespace": Z2JH_NAMESPACE, "name": "proxy", "labels": labels("proxy"), "container": "chp",
+         "image": "quay.io/jupyterhub/configurable-http-proxy:4.6.1", "replicas": 2},
+        {"namespace": Z2JH_NAMESPACE, "name": "autohttps", "labels": labels("autohttps"), "container": "traefik",
+         "image": "traefik:v2.11.0"},
+        {"namespace": Z2JH_NAMESPACE, "name": "user-scheduler", "labels": labels("user-scheduler"),
+         "container": "kube-scheduler", "image": "registry.k8s.io/kube-scheduler:v1.28.8"},
+    ]
+
+    def user_pod(namespace, user):
+        return {"namespace": namespace, "name": "jupyter-" + user,
+                "labels": labels("singleuser-server", **{"hub.jupyter.org/username": user,
+                                                        "hub.jupyter.org/servername": ""}),
+                "container": "notebook", "image": "quay.io/jupyterhub/k8s-singleuser-sample:3.3.7"}
+
+    doc["pods"] += [user_pod(Z2JH_NAMESPACE, u) for u in Z2JH_USERS] + [
+        user_pod("jhub-staging", "alice"),
+        {"namespace": Z2JH_NAMESPACE, "name": "jupyter-decoy", "labels": dict(base, component="decoy"),
+         "container": "notebook", "image": "quay.io/jupyterhub/k8s-singleuser-sample:3.3.7"},
+        {"namespace": Z2JH_NAMESPACE, "name": "continuous-image-puller-7xq2p", "labels": labels("continuous-image-puller"),
+         "container": "pause", "image": "registry.k8s.io/pause:3.9"},
+    ]
+    doc["objects"] += [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hub", "namespace": Z2JH_NAMESPACE},
+         "data": {"values.yaml": z2jh_values(db_url), "checksum_hook-image-puller": "c3a1"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hub", "namespace": Z2JH_NAMESPACE},
+         "type": "Opaque", "data": {"hub.db.password": base64.b64encode(password.encode()).decode(),
+                                    "hub.config.ConfigurableHTTPProxy.auth_token": "c2VjcmV0LXByb3h5LXRva2Vu"}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "proxy-public", "namespace": Z2JH_NAMESPACE},
+         "spec": {"selector": labels("autohttps"), "ports": [{"name": "https", "port": 443}]}},
+    ]
+    return doc
+
+
+def main(argv):
+    layout, db_url, password = "standard", Z2JH_DB_URL, "hub-db-password"
+    args = list(argv)
+    while args and args[0].startswith("--"):
+        opt = args.pop(0)
+        if opt == "--layout" and args:
+            layout = args.pop(0)
+        elif opt == "--db-url" and args:
+            db_url = args.pop(0)
+        elif opt == "--db-password" and args:
+            password = args.pop(0)
+        else:
+            sys.exit("make-seed.py: unknown option " + opt)
+    if len(args) != 1 or layout not in ("standard", "z2jh"):
+        sys.exit("usage: make-seed.py [--layout standard|z2jh [--db-url URL] [--db-password P]] OUTDIR")
+    outdir = args[0]
     os.makedirs(outdir, exist_ok=True)
     make_sqlite(os.path.join(outdir, "jupyterhub.sqlite"))
     with open(os.path.join(outdir, "seed.json"), "w") as f:
-        json.dump(seed(), f, indent=1)
+        json.dump(seed() if layout == "standard" else z2jh_seed(db_url, password), f, indent=1)
     print(os.path.join(outdir, "seed.json"))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: make-seed.py OUTDIR")
-    main(sys.argv[1])
+    main(sys.argv[1:])
