@@ -446,6 +446,8 @@ function commands.apply(pos, opts)
   check_assertions(doc, def, opts.param)
   local loaded_policy = plan_policy(doc, def, opts.policy)
   -- The lock first: an apply of this plan that is running now is "running", not "did not finish".
+  -- (Libraries before the lock: a missing one stops the apply with nothing written, not even a lock.)
+  if #doc.actions > 0 then load_libraries() end
   local lock = #doc.actions > 0 and hold_lock(doc, journal_dir(opts)) or nil
   refuse_stale(doc, opts)
   if ui.output ~= "json" then lazy.render.plan(doc, opts) end
