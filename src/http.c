@@ -223,6 +223,9 @@ static int http_start(lua_State *L)
         const char *body = luaL_checklstring(L, -1, &len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
         curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+        /* A body alone makes libcurl send POST: the method on the wire must be the one the guard judged
+         * (a GET with a body while planning would otherwise be a POST that creates things). */
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }
     lua_pop(L, 1);
 

@@ -267,7 +267,9 @@ static int name_matches(const struct sql_token *t, const char *pattern)
 }
 
 /* Functions whose effects a read-only transaction does not stop (signals, server files, replication
- * state, statistics, other sessions), or that run SQL text the guard cannot see. */
+ * state, statistics, other sessions), or that run SQL text the guard cannot see. Session-level advisory
+ * locks outlive the rollback and block other sessions until the connection closes (the _xact_ ones end
+ * with the transaction and stay allowed). */
 static const char *const FORBIDDEN_FUNCTIONS[] = {
     "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile*", "pg_promote",
     "pg_switch_wal", "pg_create_restore_point", "pg_backup_start", "pg_backup_stop", "pg_start_backup",
@@ -277,7 +279,7 @@ static const char *const FORBIDDEN_FUNCTIONS[] = {
     "pg_logical_slot_get_binary_changes", "pg_logical_emit_message", "pg_replication_origin_*",
     "pg_stat_reset*", "pg_stat_statements_reset", "pg_file_*", "pg_import_system_collations",
     "pg_truncate_visibility_map", "lo_export", "lo_import", "dblink*", "query_to_xml*", "ts_stat",
-    "ts_rewrite", NULL,
+    "ts_rewrite", "pg_advisory_lock*", "pg_try_advisory_lock*", NULL,
 };
 
 static const char *const TRANSACTION_CONTROL[] = {
