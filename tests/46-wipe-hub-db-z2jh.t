@@ -281,8 +281,9 @@ run_rb plan wipe-hub-db "${Z[@]}" -p backup_dir="$SCRATCH/backups" -o "$SCRATCH/
 tables_before=$(db_tables); rows_before=$(db_rows)
 "$RUNBOOK" apply "$SCRATCH/plan-int.json" --yes --journal-dir "$SCRATCH/jint" >"$SCRATCH/int.out" 2>"$SCRATCH/int.err" &
 pid=$!
-for i in $(seq 200); do grep -qs '"kind":"k8s.wait_gone"' "$SCRATCH"/jint/*.journal && break; sleep 0.1; done
-sleep 0.5
+# The plan line at the journal's head names every action: wait for the wait's own start line, which is
+# written after both proxies' cuts ended (the order is checked above).
+for i in $(seq 600); do cat "$SCRATCH"/jint/*.journal 2>/dev/null | grep '"type":"start"' | grep -q '"kind":"k8s.wait_gone"' && break; sleep 0.1; done
 is "$(replicas proxy) $(replicas autohttps)" "0 0" "while it waits for the user servers, both proxies are at 0"
 kill -INT $pid; wait $pid; rc=$?
 is "$rc" 1 "SIGINT during the wait: exit 1"
