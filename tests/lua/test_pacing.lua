@@ -53,3 +53,4 @@ local t0 = host.monotonic()
 for _ = 1, 11 do rated:acquire() end
 local took = host.monotonic() - t0
 ok(took >= 0.45 and took < 1.0, string.format("max_rate 20/s: 11 starts take about 0.5 s (%.2f s)", took))
+done_testing()
