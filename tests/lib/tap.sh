@@ -77,7 +77,10 @@ on_exit() { _tap_cleanups+=("$*"); }
 _tap_run_cleanups() { local i; for ((i=${#_tap_cleanups[@]}-1; i>=0; i--)); do eval "${_tap_cleanups[$i]}" >/dev/null 2>&1; done; }
 trap _tap_run_cleanups EXIT
 trap 'exit 130' INT TERM
-SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/runbook-test.XXXXXX")
+# Its name and RUNBOOK_TEST_FILE (inherited by every process the test starts) name the test, so that
+# tests/lib/leftovers.py can say which test left a process behind.
+export RUNBOOK_TEST_FILE=${0#"$TOP"/}
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/runbook-test.$(basename "$0" .t | tr -c 'A-Za-z0-9_\n-' _).XXXXXX")
 on_exit "rm -rf '$SCRATCH'"
 
 # free_port: a free loopback TCP port (the kernel picks it)
