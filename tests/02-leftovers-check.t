@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The check after the suite (make test, make check-asan: tests/lib/prove-checked, tests/lib/leftovers.py)
-# that no process a test started outlives it: run here on small test files of its own, one of which
-# starts servers and forgets them as a helper without on_exit would.
+# No process a test started outlives it (tests/lib/leftovers.py): checked at each test's exit (tap.sh)
+# and, for what escapes that, after the whole run (tests/lib/prove-checked: make test, make check-asan).
+# Run here on small test files of its own, which start servers and forget them as a helper without
+# on_exit would.
 . "$(dirname "$0")/lib/tap.sh"
 T=$SCRATCH/t
 mkdir -p "$T"
@@ -29,6 +30,14 @@ cat >"$T/leaky.t" <<EOF
 ok 0 "started three servers and forgot them"
 done_testing
 EOF
+# One that names none of the test's own: only the run's directory (it escapes the test's own check).
+cat >"$T/escaping.t" <<EOF
+#!/usr/bin/env bash
+. "$TOP/tests/lib/tap.sh"
+(cd / && exec env -i /usr/bin/python3 -c 'import time; time.sleep(300)' escaping-$tag "\$TMPDIR/elsewhere") >/dev/null 2>&1 &
+ok 0 "started a server and forgot it"
+done_testing
+EOF
 # Stops its server; and one whose server takes a second to exit after the test has ended.
 cat >"$T/tidy.t" <<EOF
 #!/usr/bin/env bash
@@ -52,17 +61,23 @@ is "$?" 0 "every test stops what it starts: the run passes"
 unlike "$out" "outlived" "  and nothing is reported"
 
 out=$("$TOP/tests/lib/prove-checked" -j2 "$T" 2>&1)
-is "$?" 1 "a test left servers behind: the run fails"
-like "$out" "All tests successful" "  though every test passed"
-like "$out" "3 process\(es\) of this test run outlived their test" "  it says how many outlived their test"
+is "$?" 1 "tests left servers behind: the run fails"
+like "$out" "leaky\.t +\(Wstat: 256 \(exited 1\) Tests: 1 Failed: 0\)" \
+  "  the test that left them fails at its exit, though its tests passed"
+like "$out" "3 process\(es\) outlived their test" "  saying how many"
 like "$out" "pid [0-9]+, started by .*leaky\.t: /usr/bin/python3 -c import time; time.sleep\(300\) leaky-env-$tag" \
-  "  names the one that kept the test's environment: its test and command line"
+  "  naming the one that kept the test's environment: its test and command line"
 like "$out" "pid [0-9]+, started by leaky: /usr/bin/python3 .* leaky-cwd-$tag" "  the one found by its working directory"
 like "$out" "pid [0-9]+, started by leaky: /usr/bin/python3 .* leaky-argv-$tag .*/runbook-test\.leaky\.[^/]*/k8s" \
   "  the one found by its command line"
+like "$out" "escaping\.t +\.+ ok" "a server that names only the run's directory escapes its test's check"
+like "$out" "Result: FAIL" "  prove fails (leaky.t)"
+like "$out" "1 process\(es\) outlived their test.*
+.*pid [0-9]+, started by a test of the run: /usr/bin/python3 .* escaping-$tag .*/runbook-suite\.[^/]*/elsewhere" \
+  "  but not the check after the run"
 unlike "$out" "tidy-$tag|slow-exit-$tag" "  not those stopped at exit, even one a second slow to go"
 unlike "$out" "outer-$tag" "  nor a process outside the run"
-alive leaky-env leaky-cwd leaky-argv
+alive leaky-env leaky-cwd leaky-argv escaping
 ok $((! $?)) "the leftovers are stopped"
 alive outer
 ok $? "the process outside the run still runs"

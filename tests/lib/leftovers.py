@@ -1,18 +1,19 @@
 #!/usr/bin/python3
-"""After a test run: no process the run started may still be alive.
+"""No process a test (or a test run) started may still be alive.
 
-Usage: leftovers.py RUN_DIR [--grace SECONDS]
+Usage: leftovers.py DIR [--grace SECONDS]
 
-tests/lib/prove-checked gives every test of a run TMPDIR=RUN_DIR and RUNBOOK_TEST_RUN=RUN_DIR, and
-tap.sh puts each test's SCRATCH under it and exports RUNBOOK_TEST_FILE. Every process a test starts
-inherits that environment, or (when a program builds its children's environment afresh, as
-JupyterHub's spawner does) at least runs in, or names on its command line, a directory under RUN_DIR
-(the hub's HUBTEST_DIR, postgres -D, a server's --dir). So a process of the run is one whose
-environment, command line or working directory names RUN_DIR; no registration to forget.
+A process belongs to DIR when its environment, command line or working directory names DIR or a path
+under it. tap.sh runs it at each test's exit with the test's SCRATCH (which it exports as
+RUNBOOK_TEST_SCRATCH, so every process the test starts carries it); tests/lib/prove-checked runs it
+after prove with the run's directory (TMPDIR and RUNBOOK_TEST_RUN of every test; each SCRATCH is under
+it): what escaped a test's own check. Programs that build their children's environment afresh (as
+JupyterHub's spawner does) still give them a working directory or a command line under DIR (the hub's
+HUBTEST_DIR, postgres -D, a server's --dir). No registration to forget.
 
-Processes a test stopped with a bare `kill` may take a moment to exit: they get --grace seconds
-(15). Those still there are named (PID, the test that started them, the command line) on stderr,
-then stopped (SIGTERM, SIGKILL 5 s later; only those PIDs, and only if the PID still names the same
+Processes a test stopped with a bare `kill` may take a moment to exit: they get --grace seconds (15).
+Those still there are named (PID, the test that started them, the command line) on stderr, then
+stopped (SIGTERM, SIGKILL 5 s later; only those PIDs, and only if the PID still names the same
 process), and the exit status is 1. Nothing left: exit status 0, no output.
 """
 import argparse
@@ -55,17 +56,22 @@ def ancestors():
 def names_dir(data, run_dir):
     """Does data (NUL-separated strings) name run_dir or a path under it?"""
     needle = run_dir.encode()
-    return any(re.search(re.escape(needle) + rb"(/|$)", part) for part in data.split(b"\0") if needle in part)
+    # " (deleted)": a working directory removed since (a test's SCRATCH is, at its exit)
+    return any(re.search(re.escape(needle) + rb"(/|$| \(deleted\)$)", part) for part in data.split(b"\0") if needle in part)
+
+
+SCRATCH_NAME = rb"runbook-test\.([A-Za-z0-9_-]+)\.[A-Za-z0-9]{6}"  # tap.sh's SCRATCH: runbook-test.NAME.XXXXXX
 
 
 def test_of(environ, cmdline, cwd, run_dir):
-    """The test that started the process: its RUNBOOK_TEST_FILE, else the test named by its SCRATCH
-    directory (RUN_DIR/runbook-test.NAME.XXXXXX) wherever that appears."""
+    """The test that started the process: its RUNBOOK_TEST_FILE; else the test whose SCRATCH DIR is;
+    else the test whose SCRATCH (a directory in DIR) the process names."""
     for var in environ.split(b"\0"):
         if var.startswith(b"RUNBOOK_TEST_FILE="):
             return var.split(b"=", 1)[1].decode(errors="replace")
-    scratch = re.escape(run_dir.encode()) + rb"/runbook-test\.([A-Za-z0-9_-]+)\.[A-Za-z0-9]{6}"
-    match = re.search(scratch, environ + b"\0" + cmdline + b"\0" + cwd)
+    match = re.fullmatch(SCRATCH_NAME, os.path.basename(run_dir).encode())
+    if not match:
+        match = re.search(re.escape(run_dir.encode()) + b"/" + SCRATCH_NAME, environ + b"\0" + cmdline + b"\0" + cwd)
     return match.group(1).decode() if match else "a test of the run"
 
 
@@ -121,8 +127,8 @@ def main():
         found = run_processes(run_dir, skip)
     if not found:
         return 0
-    print(f"# {len(found)} process(es) of this test run outlived their test (a helper that starts a server must stop "
-          "it with on_exit):", file=sys.stderr)
+    print(f"# {len(found)} process(es) outlived their test (a helper that starts a server must stop it with on_exit):",
+          file=sys.stderr)
     for pid, (_, test, command) in sorted(found.items()):
         print(f"#   pid {pid}, started by {test}: {command[:300]}", file=sys.stderr)
     stop(found)
