@@ -71,10 +71,12 @@ deps:
 	@tests/lib/deps.sh
 
 # The whole suite. CI (.ci/run) also runs it under AddressSanitizer + UndefinedBehaviorSanitizer:
-# make check-asan; `make test-all` does both here.
+# make check-asan; `make test-all` does both here. tests/lib/prove-checked runs prove, then fails if a
+# process a test started outlived it (naming the test and the command line). TESTS picks files.
+TESTS ?= tests/
 test: deps
 	$(MAKE) all test-programs
-	prove -j2 --timer tests/
+	tests/lib/prove-checked -j2 --timer $(TESTS)
 
 test-all: test check-asan
 
@@ -83,7 +85,7 @@ ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 check-asan: deps
 	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" runbook-asan test-programs
 	RUNBOOK=$(CURDIR)/runbook-asan RUNBOOK_BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 prove -j2 --timer tests/
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/lib/prove-checked -j2 --timer $(TESTS)
 
 runbook-asan: $(BUILD)/main.o $(LIB_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -208,37 +208,45 @@ is "$RC" 0 "concurrent apply exits 0"
 is "$(kv_keys | tr ' ' '\n' | grep -c '^tmp-c')" 0 "  deleted every key"
 is "$(kv_count "^DELETE /keys/tmp-c[0-9] ")" 8 "  each exactly once"
 
-# The deletions really overlap: 8 that take 0.3 s each, 4 at a time, are done in about 0.6 s.
-kv_peak() { curl -s "$KV_URL/stats?reset=1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["peak"])'; }
-for k in w1 w2 w3 w4 w5 w6 w7 w8; do kv_put "tmp-$k" wait; done
+# The deletions really overlap, counted by the server rather than timed (a loaded machine cannot
+# change a count): each of the 8 waits there until 4 are in progress together ("group:4", up to 5 s);
+# a deletion that found no group of 4 counts in "apart". One at a time, all 8 would be apart.
+kv_stat() { curl -s "$KV_URL/stats${2:+?$2}" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+kv_peak() { kv_stat peak reset=1; }
+for k in w1 w2 w3 w4 w5 w6 w7 w8; do kv_put "tmp-$k" group:4; done
 kv_peak >/dev/null
-t0=$(date +%s%N)
 run_rb run kv-prune --yes --journal-dir "$J" -p concurrency=4 -p adaptive=false -p prefix=tmp-w
-elapsed_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 is "$RC" 0 "4 in flight, fixed: exits 0"
-is "$(kv_peak)" 4 "  the server saw 4 deletions at once"
-ok $([ "$elapsed_ms" -lt 2000 ]; echo $?) "  8 deletions of 0.3 s in ${elapsed_ms} ms (one at a time: 2400 ms)"
+is "$(kv_stat apart)" 0 "  each of the 8 deletions was one of 4 in progress together"
+is "$(kv_peak)" 4 "  and never more than 4"
 # Adaptive against a server that serves one deletion at a time, 50 ms each: more in flight only
 # queue there (in front of the server's other users), so the pacer stays near 1-2 of the 8 allowed.
+# Counted by the server (peak), not timed. Load on the machine adds latency to every request alike,
+# which reads as less queueing: 2 at most normally, 3 seen with 6 busy loops on 2 cores, so the bound
+# is half the 8 allowed; a pacer blind to latency goes to 8, one that never decreases never shows 1.
 for i in $(seq 1 24); do kv_put "tmp-q$i" serial; done
 kv_peak >/dev/null
 run_rb run kv-prune --yes --journal-dir "$J" -p concurrency=8 -p prefix=tmp-q -v
 is "$RC" 0 "adaptive, concurrency 8, a server that queues: exits 0"
 is "$(kv_keys | tr ' ' '\n' | grep -c '^tmp-q')" 0 "  deleted every key"
 peak=$(kv_peak)
-ok $([ "$peak" -le 3 ]; echo $?) "  at most 3 deletions at once (saw $peak), not 8"
+ok $([ "$peak" -le 4 ]; echo $?) "  at most 4 deletions at once (saw $peak), not 8"
 like "$ERR" "pacing: 1 in flight" "  and -v shows it backing off"
 
 # --- resume after SIGKILL: every action exactly once ---
-for k in r1 r2 r3 r4; do kv_put "tmp-$k" slow; done
+# Killed while tmp-r2's deletion is held at the server (it waits there until released): tmp-r1 is
+# deleted, tmp-r2..r4 remain, whatever the load on the machine. Released after the kill, the server
+# finishes tmp-r2's deletion as a real one would; resume finds it gone and deletes the other two.
+kv_put tmp-r1 1; kv_put tmp-r2 hold; kv_put tmp-r3 1; kv_put tmp-r4 1
 run_rb plan kv-prune -p prefix=tmp-r -o "$SCRATCH/resume.json"
 "$RUNBOOK" apply "$SCRATCH/resume.json" --yes --journal-dir "$SCRATCH/rj" >/dev/null 2>&1 &
 pid=$!
-for i in $(seq 300); do [ "$(kv_count "^DELETE /keys/tmp-r[0-9] 204")" -ge 1 ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(kv_stat held)" -ge 1 ] || ! kill -0 $pid 2>/dev/null && break; sleep 0.1; done
 kill -9 $pid; wait $pid 2>/dev/null
 rj=$(ls "$SCRATCH"/rj/*.journal)
-remaining=$(kv_keys | tr ' ' '\n' | grep -c '^tmp-r')
-ok $([ "$remaining" -ge 2 ] && [ "$remaining" -le 3 ]; echo $?) "killed mid-apply: some keys remain ($remaining)"
+is "$(kv_keys | tr ' ' '\n' | grep '^tmp-r' | tr '\n' ' ')" "tmp-r2 tmp-r3 tmp-r4 " "killed mid-apply, tmp-r2 in progress: the rest remain"
+curl -s -X POST "$KV_URL/release" >/dev/null
+for i in $(seq 100); do [ "$(kv_stat held)" -eq 0 ] && break; sleep 0.1; done
 run_rb resume "$rj" --yes
 is "$RC" 0 "resume exits 0"
 like "$ERR" "Resuming kv-prune" "  says what it resumes"

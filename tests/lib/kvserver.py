@@ -7,9 +7,15 @@ Writes DIR/port when ready and logs every request as "METHOD PATH STATUS" to DIR
   GET    /keys/NAME       -> {"value": v, "version": n} | 404
   PUT    /keys/NAME {"value": v} -> 200 (version bumps)
   DELETE /keys/NAME       -> 204 | 404
-  GET    /stats           -> {"peak": most DELETEs ever in progress at once}; /stats?reset=1 zeroes it
+  GET    /stats           -> {"peak": most DELETEs ever in progress at once, "apart": DELETEs of "group:N" keys
+                               that found no group, "held": DELETEs of "hold" keys waiting}; /stats?reset=1
+                               zeroes peak and apart
+  POST   /release         -> 204: DELETEs of "hold" keys go on, now and from then on
 A key whose value is "fail" answers 500 to DELETE, "forbidden" 403 naming a scope (as JupyterHub does); "slow" waits 2 s before deleting; "wait" waits
-0.3 s; "serial" deletes one at a time, 50 ms each (a server that queues: a single-threaded hub).
+0.3 s; "serial" deletes one at a time, 50 ms each (a server that queues: a single-threaded hub); "group:N" waits
+until N such DELETEs are in progress together (at most 5 s, else it counts in "apart" and goes on alone): a count
+of concurrency that no load on the machine can change; "hold" waits until POST /release.
+A request is logged before its answer is sent: a client that has its answer finds its request in the log.
 """
 import argparse
 import json
@@ -23,7 +29,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 LOCK = threading.RLock()
 SERIAL = threading.Lock()  # the queue in front of "serial" keys
 KEYS = {}
-DELETES = {"now": 0, "peak": 0}
+DELETES = {"now": 0, "peak": 0, "apart": 0, "held": 0}
+GROUPS = {}  # N -> threading.Barrier(N) for "group:N" keys
+RELEASED = threading.Event()  # set by POST /release: "hold" keys no longer wait
+GROUP_WAIT = 5  # seconds: requests sent together arrive within milliseconds, even on a loaded machine
 LOG = None
 
 
@@ -35,14 +44,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def reply(self, status, doc=None):
         body = b"" if doc is None else json.dumps(doc).encode()
+        with LOCK:
+            LOG.write(f"{self.command} {self.path} {status}\n")
+            LOG.flush()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        with LOCK:
-            LOG.write(f"{self.command} {self.path} {status}\n")
-            LOG.flush()
 
     def key(self):
         path = urllib.parse.urlparse(self.path).path
@@ -59,9 +68,9 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlparse(self.path)
         if url.path == "/stats":
             with LOCK:
-                stats = {"peak": DELETES["peak"]}
+                stats = {k: DELETES[k] for k in ("peak", "apart", "held")}
                 if "reset=1" in url.query:
-                    DELETES["peak"] = 0
+                    DELETES["peak"] = DELETES["apart"] = 0
             return self.reply(200, stats)
         with LOCK:
             if url.path == "/keys":
@@ -77,6 +86,12 @@ class Handler(BaseHTTPRequestHandler):
             KEYS[name] = {"value": doc.get("value"), "version": old["version"] + 1}
             entry = KEYS[name]
         self.reply(200, entry)
+
+    def do_POST(self):
+        if urllib.parse.urlparse(self.path).path != "/release":
+            return self.reply(404, {"message": "no such path"})
+        RELEASED.set()
+        self.reply(204)
 
     def do_DELETE(self):
         with LOCK:
@@ -105,9 +120,30 @@ class Handler(BaseHTTPRequestHandler):
         elif entry["value"] == "serial":
             with SERIAL:
                 time.sleep(0.05)
+        elif entry["value"].startswith("group:"):
+            self.meet(int(entry["value"][len("group:"):]))
+        elif entry["value"] == "hold":
+            with LOCK:
+                DELETES["held"] += 1
+            RELEASED.wait()
+            with LOCK:
+                DELETES["held"] -= 1
         with LOCK:
             KEYS.pop(name, None)
         self.reply(204)
+
+
+    @staticmethod
+    def meet(n):
+        with LOCK:
+            barrier = GROUPS.setdefault(n, threading.Barrier(n))
+        try:
+            barrier.wait(GROUP_WAIT)
+        except threading.BrokenBarrierError:
+            with LOCK:
+                DELETES["apart"] += 1
+                if barrier.broken:
+                    barrier.reset()
 
 
 class Server(ThreadingHTTPServer):

@@ -75,9 +75,18 @@ run_rb() {
 _tap_cleanups=()
 on_exit() { _tap_cleanups+=("$*"); }
 _tap_run_cleanups() { local i; for ((i=${#_tap_cleanups[@]}-1; i>=0; i--)); do eval "${_tap_cleanups[$i]}" >/dev/null 2>&1; done; }
-trap _tap_run_cleanups EXIT
+# After the cleanups, no process the test started may be left (tests/lib/leftovers.py, by SCRATCH in
+# its environment, command line or working directory: after RUNBOOK_LEFTOVERS_GRACE seconds (15) those
+# still there are named and stopped, and the test fails). Here, not only after the suite: a leftover
+# that holds the test's stdout would keep prove waiting for the end of the test's output.
+_tap_no_leftovers() { "$PY" "$TOP/tests/lib/leftovers.py" --grace "${RUNBOOK_LEFTOVERS_GRACE:-15}" "$SCRATCH" || exit 1; }
+trap '_tap_run_cleanups; _tap_no_leftovers' EXIT
 trap 'exit 130' INT TERM
-SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/runbook-test.XXXXXX")
+# Its name and RUNBOOK_TEST_FILE (inherited by every process the test starts) name the test, so that
+# tests/lib/leftovers.py can say which test left a process behind.
+export RUNBOOK_TEST_FILE=${0#"$TOP"/}
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/runbook-test.$(basename "$0" .t | tr -c 'A-Za-z0-9_\n-' _).XXXXXX")
+export RUNBOOK_TEST_SCRATCH=$SCRATCH  # every process the test starts carries it: see _tap_no_leftovers
 on_exit "rm -rf '$SCRATCH'"
 
 # free_port: a free loopback TCP port (the kernel picks it)

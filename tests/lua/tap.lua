@@ -1,5 +1,7 @@
--- TAP for Lua unit tests run by build/tests/lua_runner (globals on purpose: every test file shares them).
-local count, failed = 0, 0
+-- TAP for Lua unit tests run by build/tests/lua_runner, one test file a process (globals on purpose: the
+-- test file uses them). Every test file ends with done_testing(), which prints its plan: a file that
+-- returns or exits early prints none, and tests/01-units.t fails it.
+local count, failed, planned = 0, 0, false
 
 function ok(cond, name)
   count = count + 1
@@ -31,6 +33,14 @@ function raises(fn, pattern, name)
 end
 
 function done_testing()
+  if planned then error("done_testing() called twice", 2) end
+  planned = true
   print("1.." .. count)
   return failed == 0
+end
+
+-- For lua_runner, once the test file has run: did it reach done_testing() with every test passing?
+function tap_passed()
+  if not planned then print("# the test file ended without calling done_testing(): no plan") end
+  return planned and failed == 0
 end

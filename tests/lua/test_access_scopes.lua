@@ -91,3 +91,4 @@ is(access.describe({ verb = "get", resource = "gafaelfawringresses", group = "ga
   "get gafaelfawringresses.gafaelfawr.lsst.io (cluster-wide)", "a resource of a named group")
 is(#assert(access.missing(stand_in(reviewed(true)), checks)), 0, "all allowed: none missing")
 is(access.missing(stand_in(function() return nil, "down" end), checks), nil, "the server cannot be asked: nil")
+done_testing()

@@ -104,3 +104,4 @@ is(util.suggest("ab", { "abc", "xyz" }), " (did you mean 'abc'?)", "short words:
 is(util.suggest("resume", { "resume" }), " (did you mean 'resume'?)", "the same word (case aside) is found")
 is(util.replace_plain("a.b.a.b", "a.b", "*"), "*.*", "plain replacement: no patterns")
 is(util.replace_plain("x%1y", "%1", "%%"), "x%%y", "pattern characters in both")
+done_testing()

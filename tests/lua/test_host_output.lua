@@ -15,3 +15,4 @@ ok(again == nil and err:find("File exists") ~= nil, "an existing file is never o
 raises(function() out:write("x") end, "closed output", "writing after close raises")
 assert(host.remove(path))
 ok(host.stat(path) == nil, "remove removes")
+done_testing()

@@ -48,8 +48,36 @@ is(q:limit(), 2, "no answer at all counts as overload")
 local fixed = pacing.new({ max = 6, adaptive = false })
 for _ = 1, 50 do fixed:observe(1.0, 500) end
 is(fixed:limit(), 6, "adaptive = false keeps exactly max")
+
+-- max_rate on a simulated clock (host.monotonic and sched.sleep stood in), so the spacing is checked
+-- exactly, whatever the load of the machine: 11 starts at 20/s are 0.05 s apart, 0.5 s in all.
+local sched = require "runbook.sched"
+local real_monotonic, real_sleep = host.monotonic, sched.sleep
+local clock, waits = 1000, {}
+host.monotonic = function() return clock end
+sched.sleep = function(seconds) waits[#waits + 1] = seconds; clock = clock + seconds end
 local rated = pacing.new({ max = 4, max_rate = 20 })
+local starts = {}
+for _ = 1, 11 do rated:acquire(); starts[#starts + 1] = clock end
+local gaps_right = true
+for i = 2, #starts do gaps_right = gaps_right and math.abs(starts[i] - starts[i - 1] - 0.05) < 1e-9 end
+ok(gaps_right, "max_rate 20/s: each start 0.05 s after the one before")
+ok(math.abs(starts[11] - starts[1] - 0.5) < 1e-9, string.format("  11 starts take 0.5 s (%.3f s)", starts[11] - starts[1]))
+is(#waits, 10, "  the first starts at once, each other one waits")
+clock = clock + 1
+local waited = #waits
+rated:acquire()
+is(#waits, waited, "after a pause longer than the spacing, the next start does not wait")
+rated:acquire()
+ok(#waits == waited + 1 and math.abs(waits[#waits] - 0.05) < 1e-9, "  and the one after waits 0.05 s again: no burst")
+host.monotonic, sched.sleep = real_monotonic, real_sleep
+
+-- On the real clock, the waits really pass: load can only make them longer, so only the lower bound
+-- is exact. The upper bound is generous (10 x 0.05 s; a scheduler that slept a whole second a wait
+-- would take 10 s) and stays far from what a loaded machine adds to ten short sleeps.
+rated = pacing.new({ max = 4, max_rate = 20 })
 local t0 = host.monotonic()
 for _ = 1, 11 do rated:acquire() end
 local took = host.monotonic() - t0
-ok(took >= 0.45 and took < 1.0, string.format("max_rate 20/s: 11 starts take about 0.5 s (%.2f s)", took))
+ok(took >= 0.49 and took < 5, string.format("on the real clock, 11 starts at 20/s take at least 0.5 s (%.2f s)", took))
+done_testing()

@@ -38,3 +38,4 @@ sched.run({
 local elapsed = host.monotonic() - started
 is(finished, 40, "40 jobs, one at a time, each awaiting a transfer: all finish")
 ok(elapsed < 0.5, string.format("  without idling a slice per job when the transfer finished while looked at (%.3f s; 40 slices would be 2 s)", elapsed))
+done_testing()
