@@ -1,5 +1,5 @@
--- The command line (see ../shared/cli-contract.md): parses arguments, runs a command, and turns every
--- failure into one clear message and the contract's exit status:
+-- The command line (documented in doc/runbook.1, COMMANDS and OPTIONS): parses arguments, runs a
+-- command, and turns every failure into one clear message and the contract's exit status:
 -- 0 done, 1 failure, 2 bad usage or input, 3 aborted at the confirmation, 4 done with actions skipped.
 local host = require "runbook.host"
 local util = require "runbook.util"

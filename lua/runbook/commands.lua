@@ -39,13 +39,6 @@ function commands.version()
   return status
 end
 
--- An apply opens the libraries its actions may need before the first one, so a missing library
--- stops it with nothing done rather than in the middle (where the call would end the process).
-local function load_libraries()
-  local ok, err = host.load_libraries()
-  if not ok then util.fail(1, "%s", err) end
-end
-
 function commands.list(_, opts)
   local entries = {}
   for _, item in ipairs(lazy.loader.list(find_opts(opts))) do
@@ -62,7 +55,7 @@ function commands.list(_, opts)
   end
   local rows = {}
   for _, e in ipairs(entries) do
-    rows[#rows + 1] = { e.name, e.ok and e.summary or ui.style.red(e.summary) .. (e.source ~= "built-in" and "" or "") }
+    rows[#rows + 1] = { e.name, e.ok and e.summary or ui.style.red(e.summary) }
   end
   ui.table(rows)
   return 0
@@ -258,140 +251,8 @@ local function check_assertions(doc, def, assignments)
   end
 end
 
-local function journal_dir(opts)
-  return opts["journal-dir"] or lazy.journal.default_dir()
-end
-
-local function count_pending(doc, done_ids)
-  local n = 0
-  for _, a in ipairs(doc.actions) do if not done_ids or not done_ids[a.id] then n = n + 1 end end
-  return n
-end
-
--- Cluster options (--kubeconfig, --context, -n) are the plan's: given again to apply or resume, they
--- must be the same, or the plan is for another target.
-local function plan_cluster_options(doc, opts)
-  local planned = doc.options or {}
-  for _, key in ipairs({ "kubeconfig", "context", "namespace" }) do
-    local given = opts.cluster[key]
-    if given ~= nil and given ~= planned[key] then
-      util.fail(2, "the plan was made with --%s %s, not %s; make a new plan for that", key,
-        tostring(planned[key] or "(none)"), given)
-    end
-  end
-  return planned
-end
-
--- The plan's parameters, with the secret ones (never saved in plans) read again from their
--- environment variable or the policy, as when the plan was made.
-local function plan_params(def, doc, loaded_policy)
-  local values = util.shallow_copy(doc.params)
-  local secret_specs = {}
-  for _, spec in ipairs(def.params) do if spec.secret then secret_specs[#secret_specs + 1] = spec end end
-  if #secret_specs > 0 then
-    local again = lazy.params.resolve(secret_specs, {}, lazy.policy.param_values(loaded_policy, def), def.name, {})
-    for k, v in pairs(again) do values[k] = v end
-  end
-  return values
-end
-
-local function apply_context(def, doc, loaded_policy, opts)
-  opts.cluster = plan_cluster_options(doc, opts)
-  local values = lazy.params.check_planned(def.params, plan_params(def, doc, loaded_policy), "the plan")
-  local ctx = lazy.engine.context(def, values, loaded_policy, opts)
-  ctx.phase = "apply"
-  ctx.plan_time = doc.created_unix
-  ctx.plan_facts = doc.facts
-  return ctx
-end
-
--- The target is what the parameters name, not what the plan file says: a plan whose stored target
--- differs from the one its parameters give (edited, checksum recomputed) is refused before anything
--- is shown or sent.
-local function check_target(def, doc, ctx)
-  if not def.target then return end
-  local ok, target = xpcall(def.target, lazy.engine.traceback, ctx)
-  if not ok then
-    if util.is_failure(target) then error(target, 0) end
-    util.fail(2, "the plan's parameters do not name a target runbook %s accepts: %s", def.name, tostring(target))
-  end
-  if target ~= doc.target then
-    util.fail(2, "the plan says its target is %s, but its parameters name %s: the plan was edited; make a new plan",
-      tostring(doc.target), tostring(target))
-  end
-end
-
--- What the confirmation must let the operator check: where runbook will connect and where each
--- credential comes from (parameters that name URLs, files and the Kubernetes selection).
-local function show_access(def, ctx)
-  local lines = {}
-  for _, spec in ipairs(def.params) do
-    local value = ctx.params[spec.name]
-    if spec.type == "path" or spec.name == "hub" or spec.name == "gitlab" or spec.name:match("url$") then
-      if type(value) == "string" and value ~= "" then
-        lines[#lines + 1] = string.format("  %s: %s", spec.name, util.redact_url(value))
-      elseif spec.name == "token_file" then
-        lines[#lines + 1] = "  token_file: none (the token comes from the environment)"
-      end
-    end
-  end
-  for _, key in ipairs({ "kubeconfig", "context", "namespace" }) do
-    if ctx.options[key] then lines[#lines + 1] = string.format("  --%s: %s", key, ctx.options[key]) end
-  end
-  if #lines > 0 then
-    ui.info("Connecting with:")
-    for _, line in ipairs(lines) do ui.info(line) end
-  end
-end
-
--- One apply or resume at a time per runbook and target on this machine (this journal directory):
--- two at once would each carry out the same actions. The lock goes with the process.
-local function hold_lock(doc, journal_directory)
-  local dir = journal_directory .. "/locks"
-  local made, err = host.mkdirs(dir, tonumber("700", 8))
-  if not made then util.fail(1, "cannot create the lock directory: %s", err) end
-  local path = string.format("%s/%s-%s.lock", dir, doc.runbook, host.sha256(doc.target):sub(1, 16))
-  local lock, holder, held = require("runbook.lock_core").lock(path)
-  if lock then return lock end
-  if held then
-    util.fail(1, "another %s on %s is running (%s; lock %s): wait for it to finish, or stop it first",
-      doc.runbook, doc.target, holder, path)
-  end
-  util.fail(1, "%s", holder)
-end
-
-local function run_setup(def, ctx)
-  if not def.setup then return end
-  host.set_phase("apply")
-  local ok, err = xpcall(def.setup, lazy.engine.traceback, ctx)
-  host.set_phase("readonly")
-  if not ok then
-    if util.is_failure(err) then error(err, 0) end
-    util.fail(1, "runbook %s failed while connecting: %s", def.name, tostring(err))
-  end
-end
-
--- The journals in dir of an apply of exactly this plan (same digest), newest last: a saved plan is
--- applied once, like terraform's ("Saved plan is stale"). Only journals of the plan's runbook written
--- since the plan was made are read.
-local function earlier_applies(doc, dir)
-  local digest = lazy.journal.plan_digest(doc)
-  local found = {}
-  local prefix = doc.runbook .. "-"
-  for _, file in ipairs(host.list_dir(dir) or {}) do
-    local path = dir .. "/" .. file
-    local st = util.starts_with(file, prefix) and file:match("%.journal$") and host.stat(path)
-    if st and st.type == "file" and st.mtime >= doc.created_unix then
-      local ok, state = pcall(lazy.journal.read, path)
-      if ok and state.plan and lazy.journal.plan_digest(state.plan) == digest then found[#found + 1] = state end
-    end
-  end
-  table.sort(found, function(a, b) return a.path < b.path end)
-  return found
-end
-
 local function refuse_stale(doc, opts)
-  local earlier = earlier_applies(doc, journal_dir(opts))
+  local earlier = lazy.journal.applies_of(doc, lazy.journal.dir(opts))
   local last = earlier[#earlier]
   if not last then return end
   local how = last.finished and "was applied already" or "was begun already and did not finish"
@@ -405,40 +266,6 @@ local function refuse_stale(doc, opts)
     how, last.path, advice)
 end
 
--- Exit 4 (some actions skipped because their target changed) counts as success with --skipped-ok.
-local function final_status(code, opts)
-  if code == 4 and opts["skipped-ok"] then return 0 end
-  return code
-end
-
--- lock: held already by the caller (apply takes it before it looks for earlier applies of the plan).
-local function apply_document(def, doc, loaded_policy, opts, lock)
-  local pending = count_pending(doc)
-  if pending == 0 then
-    ui.info("Nothing to do: the plan has no actions.")
-    return 0
-  end
-  load_libraries()
-  local ctx = apply_context(def, doc, loaded_policy, opts)
-  check_target(def, doc, ctx)
-  lock = lock or hold_lock(doc, journal_dir(opts))
-  show_access(def, ctx)
-  lazy.engine.confirm(doc, pending, opts)
-  host.trap_signals()
-  local j = lazy.journal.create(journal_dir(opts), doc)
-  ui.info("Journal: " .. j.path)
-  local ok, err = pcall(run_setup, def, ctx)
-  if not ok then
-    j:record({ type = "stop", reason = "setup failed: " .. tostring(err.message or err) })
-    error(err, 0)
-  end
-  local results = lazy.engine.apply(def, doc, ctx, j)
-  local code = lazy.engine.report(def, doc, ctx, results, j)
-  j:close()
-  lock:release()
-  return final_status(code, opts)
-end
-
 function commands.apply(pos, opts)
   local doc = lazy.plan.load(pos[1])
   local def = lazy.loader.load(lazy.loader.find_recorded(doc.runbook, doc.runbook_source, find_opts(opts)))
@@ -447,11 +274,11 @@ function commands.apply(pos, opts)
   local loaded_policy = plan_policy(doc, def, opts.policy)
   -- The lock first: an apply of this plan that is running now is "running", not "did not finish".
   -- (Libraries before the lock: a missing one stops the apply with nothing written, not even a lock.)
-  if #doc.actions > 0 then load_libraries() end
-  local lock = #doc.actions > 0 and hold_lock(doc, journal_dir(opts)) or nil
+  if #doc.actions > 0 then lazy.engine.load_libraries() end
+  local lock = #doc.actions > 0 and lazy.engine.hold_lock(doc, lazy.journal.dir(opts)) or nil
   refuse_stale(doc, opts)
   if ui.output ~= "json" then lazy.render.plan(doc, opts) end
-  return apply_document(def, doc, loaded_policy, opts, lock)
+  return lazy.engine.apply_plan(def, doc, loaded_policy, opts, lock)
 end
 
 function commands.run(pos, opts)
@@ -459,7 +286,7 @@ function commands.run(pos, opts)
     if opts.out then util.fail(2, "run --inventory saves no plans; use plan --inventory -o DIR") end
     return for_each_target(pos, opts, function(_, def, doc, loaded_policy, target_opts)
       if opts["dry-run"] then return 0 end
-      return apply_document(def, doc, loaded_policy, target_opts)
+      return lazy.engine.apply_plan(def, doc, loaded_policy, target_opts)
     end)
   end
   local def, doc, loaded_policy = make_plan(pos, opts)
@@ -467,104 +294,19 @@ function commands.run(pos, opts)
     ui.info("\nDry run: nothing was changed.")
     return 0
   end
-  return apply_document(def, doc, loaded_policy, opts)
-end
-
--- A journal named without a directory that is not in the working directory is looked up in the
--- journal directory, with or without its .journal suffix (what `runbook history` prints).
-local function find_journal(name, opts)
-  if name:find("/", 1, true) or host.stat(name, true) then return name end
-  local dir = journal_dir(opts)
-  for _, candidate in ipairs({ dir .. "/" .. name, dir .. "/" .. name .. ".journal" }) do
-    if host.stat(candidate, true) then return candidate end
-  end
-  return name
+  return lazy.engine.apply_plan(def, doc, loaded_policy, opts)
 end
 
 function commands.resume(pos, opts)
-  local path = find_journal(pos[1], opts)
-  local state = lazy.journal.read(path)
+  local state = lazy.journal.read(lazy.journal.find(pos[1], opts))
   local doc = state.plan
   local def = lazy.loader.load(lazy.loader.find_recorded(doc.runbook, doc.runbook_source, find_opts(opts)))
   lazy.plan.check_fresh(doc, def, nil, host.now())
-  local loaded_policy = plan_policy(doc, def, opts.policy)
-  if state.torn then ui.warn("the journal's last line was torn (the process died while writing it); it is ignored") end
-  if state.unverified then
-    ui.warn("the journal was written by an older runbook and holds no digest of its plan: its plan cannot be checked"
-      .. " for edits")
-  end
-  -- Finished actions are not repeated, except those that converge on a state an on_stop handler may
-  -- have undone (wipe-hub-db's "access is cut"), and only while an action after them still has to
-  -- run: a run killed after its last action has nothing that needs the state again.
-  local done_ids, earlier = {}, { done = 0, skipped = 0 }
-  local last_pending = 0
-  for id, event in pairs(state.outcomes) do
-    if event.outcome ~= "failed" then done_ids[id] = true end
-  end
-  for id in ipairs(doc.actions) do
-    if not done_ids[id] then last_pending = id end
-  end
-  for id in pairs(done_ids) do
-    local action = doc.actions[id]
-    local handler = action and def.actions[action.kind]
-    local repeats = handler and handler.repeat_on_resume
-    if type(repeats) == "function" then repeats = repeats(action) end
-    if repeats and id < last_pending then
-      done_ids[id] = nil
-    else
-      local outcome = state.outcomes[id].outcome
-      earlier[outcome] = (earlier[outcome] or 0) + 1
-    end
-  end
-  for id in pairs(state.started) do
-    if not state.outcomes[id] then
-      local a = doc.actions[id]
-      ui.info(string.format("Action %d (%s %s) was under way when the apply stopped; it is checked again and finished.",
-        id, a and a.kind or "?", a and a.target or "?"))
-    end
-  end
-  local pending = count_pending(doc, done_ids)
-  ui.info(string.format("Resuming %s on %s: %d of %d actions finished earlier (%d done, %d skipped), %d to go.",
-    doc.runbook, doc.target, #doc.actions - pending, #doc.actions, earlier.done, earlier.skipped, pending))
-  if pending == 0 then
-    if not state.finished then
-      -- Killed after its last action but before it could say so: the journal is the record an
-      -- operator audits later, so it gets the ending the run did not write.
-      lazy.journal.repair(state)
-      local j = lazy.journal.reopen(path)
-      j:record({ type = "resume", pid = host.getpid() })
-      j:record({ type = "finish", done = earlier.done, skipped = earlier.skipped, failed = 0 })
-      j:close()
-      ui.info("Nothing left to do; the journal now records the run as finished.")
-    else
-      ui.info("Nothing left to do.")
-    end
-    return 0
-  end
-  load_libraries()
-  local ctx = apply_context(def, doc, loaded_policy, opts)
-  check_target(def, doc, ctx)
-  local lock = hold_lock(doc, path:match("^(.*)/[^/]*$") or ".")
-  show_access(def, ctx)
-  lazy.engine.confirm(doc, pending, opts)
-  host.trap_signals()
-  lazy.journal.repair(state)
-  local j = lazy.journal.reopen(path)
-  j:record({ type = "resume", pid = host.getpid() })
-  local ok, err = pcall(run_setup, def, ctx)
-  if not ok then
-    j:record({ type = "stop", reason = "setup failed: " .. tostring(err.message or err) })
-    error(err, 0)
-  end
-  local results = lazy.engine.apply(def, doc, ctx, j, done_ids, state.started)
-  local code = lazy.engine.report(def, doc, ctx, results, j)
-  j:close()
-  lock:release()
-  return final_status(code, opts)
+  return lazy.engine.resume(def, state, plan_policy(doc, def, opts.policy), opts)
 end
 
 function commands.history(pos, opts)
-  return lazy.history.show(journal_dir(opts), pos[1])
+  return lazy.history.show(lazy.journal.dir(opts), pos[1])
 end
 
 function commands.exec(pos, opts)

@@ -111,29 +111,6 @@ function engine.plan(def, given, loaded_policy, opts)
   return doc
 end
 
--- Asks the operator to type the target's name. Exit 3 when refused or impossible.
-function engine.confirm(doc, pending, opts)
-  if opts.yes then return end
-  if not host.isatty(0) then
-    util.fail(3, "not applying: confirmation needs a terminal on standard input; review the plan and pass --yes to apply without asking")
-  end
-  -- Through ui.prompt, with each value escaped: what is typed must match what was shown.
-  local E = ui.escape
-  local also = ""
-  for _, text in ipairs(doc.consequences or {}) do also = also .. "\n" .. ui.style.bold("This also: ") .. E(text) end
-  local effect = ""
-  if doc.effect and #doc.effect > 0 then
-    effect = "\n" .. ui.style.bold("Effect: ") .. require("runbook.render").effect_line(doc, pending)
-  end
-  ui.prompt(string.format("\n%s will carry out %d action%s on %s.%s%s\nType %s to go on, anything else to stop: ",
-    E(doc.runbook), pending, pending == 1 and "" or "s", ui.style.bold(E(doc.target)), also, effect,
-    ui.style.bold(E(doc.target))))
-  local answer = host.read_line()
-  if answer == nil or util.trim(answer) ~= doc.target then
-    util.fail(3, "aborted at the confirmation (typed %q, expected %q); nothing was changed", answer or "", doc.target)
-  end
-end
-
 -- Runs one action: re-check, then act. Returns outcome ("done"|"skipped"|"failed"), message.
 local function run_one(def, ctx, action, j, results)
   local handler = def.actions[action.kind]
@@ -410,6 +387,219 @@ function engine.report(def, doc, ctx, results, j)
       not_run = list(results.not_run), stopped = results.stop_reason, exit_status = code }))
   end
   return code
+end
+
+-- ---- the run: one sequence for apply, run and resume ----
+
+-- An apply opens the libraries its actions may need before the first one, so a missing library
+-- stops it with nothing done rather than in the middle (where the call would end the process).
+function engine.load_libraries()
+  local ok, err = host.load_libraries()
+  if not ok then util.fail(1, "%s", err) end
+end
+
+-- One apply or resume at a time per runbook and target on this machine (this journal directory):
+-- two at once would each carry out the same actions. The lock goes with the process.
+function engine.hold_lock(doc, journal_directory)
+  local dir = journal_directory .. "/locks"
+  local made, err = host.mkdirs(dir, tonumber("700", 8))
+  if not made then util.fail(1, "cannot create the lock directory: %s", err) end
+  local path = string.format("%s/%s-%s.lock", dir, doc.runbook, host.sha256(doc.target):sub(1, 16))
+  local lock, holder, held = require("runbook.lock_core").lock(path)
+  if lock then return lock end
+  if held then
+    util.fail(1, "another %s on %s is running (%s; lock %s): wait for it to finish, or stop it first",
+      doc.runbook, doc.target, holder, path)
+  end
+  util.fail(1, "%s", holder)
+end
+
+-- count_pending(doc[, done_ids]) -> how many of the plan's actions are not among done_ids
+function engine.count_pending(doc, done_ids)
+  local n = 0
+  for _, a in ipairs(doc.actions) do if not done_ids or not done_ids[a.id] then n = n + 1 end end
+  return n
+end
+
+-- Cluster options (--kubeconfig, --context, -n) are the plan's: given again to apply or resume, they
+-- must be the same, or the plan is for another target.
+local function plan_cluster_options(doc, opts)
+  local planned = doc.options or {}
+  for _, key in ipairs({ "kubeconfig", "context", "namespace" }) do
+    local given = opts.cluster[key]
+    if given ~= nil and given ~= planned[key] then
+      util.fail(2, "the plan was made with --%s %s, not %s; make a new plan for that", key,
+        tostring(planned[key] or "(none)"), given)
+    end
+  end
+  return planned
+end
+
+-- The plan's parameters, with the secret ones (never saved in plans) read again from their
+-- environment variable or the policy, as when the plan was made.
+local function plan_params(def, doc, loaded_policy)
+  local values = util.shallow_copy(doc.params)
+  local secret_specs = {}
+  for _, spec in ipairs(def.params) do if spec.secret then secret_specs[#secret_specs + 1] = spec end end
+  if #secret_specs > 0 then
+    local again = params.resolve(secret_specs, {}, policy.param_values(loaded_policy, def), def.name, {})
+    for k, v in pairs(again) do values[k] = v end
+  end
+  return values
+end
+
+local function apply_context(def, doc, loaded_policy, opts)
+  opts.cluster = plan_cluster_options(doc, opts)
+  local values = params.check_planned(def.params, plan_params(def, doc, loaded_policy), "the plan")
+  local ctx = engine.context(def, values, loaded_policy, opts)
+  ctx.phase = "apply"
+  ctx.plan_time = doc.created_unix
+  ctx.plan_facts = doc.facts
+  return ctx
+end
+
+-- The target is what the parameters name, not what the plan file says: a plan whose stored target
+-- differs from the one its parameters give (edited, checksum recomputed) is refused before anything
+-- is shown or sent.
+local function check_target(def, doc, ctx)
+  if not def.target then return end
+  local ok, target = xpcall(def.target, engine.traceback, ctx)
+  if not ok then
+    if util.is_failure(target) then error(target, 0) end
+    util.fail(2, "the plan's parameters do not name a target runbook %s accepts: %s", def.name, tostring(target))
+  end
+  if target ~= doc.target then
+    util.fail(2, "the plan says its target is %s, but its parameters name %s: the plan was edited; make a new plan",
+      tostring(doc.target), tostring(target))
+  end
+end
+
+local function run_setup(def, ctx)
+  if not def.setup then return end
+  host.set_phase("apply")
+  local ok, err = xpcall(def.setup, engine.traceback, ctx)
+  host.set_phase("readonly")
+  if not ok then
+    if util.is_failure(err) then error(err, 0) end
+    util.fail(1, "runbook %s failed while connecting: %s", def.name, tostring(err))
+  end
+end
+
+-- Exit 4 (some actions skipped because their target changed) counts as success with --skipped-ok.
+local function final_status(code, opts)
+  if code == 4 and opts["skipped-ok"] then return 0 end
+  return code
+end
+
+-- carry_out(def, doc, loaded_policy, opts, run) -> exit status: the one sequence of every apply --
+-- check, lock, confirm, journal, connect, apply, report. run.pending: how many actions it will carry
+-- out; run.lock: held already by the caller, or nil; run.resume: nil for a new journal in the journal
+-- directory, or { state = the journal as read, done_ids = actions not to run again } to go on in it.
+local function carry_out(def, doc, loaded_policy, opts, run)
+  local resume = run.resume
+  engine.load_libraries()
+  local ctx = apply_context(def, doc, loaded_policy, opts)
+  check_target(def, doc, ctx)
+  local lock = run.lock or engine.hold_lock(doc, resume and journal.dir_of(resume.state.path) or journal.dir(opts))
+  ui.show_access(def, ctx)
+  ui.confirm(doc, run.pending, opts)
+  host.trap_signals()
+  local j
+  if resume then
+    j = journal.resume(resume.state)
+  else
+    j = journal.create(journal.dir(opts), doc)
+    ui.info("Journal: " .. j.path)
+  end
+  local ok, err = pcall(run_setup, def, ctx)
+  if not ok then
+    j:record({ type = "stop", reason = "setup failed: " .. tostring(err.message or err) })
+    error(err, 0)
+  end
+  local results = engine.apply(def, doc, ctx, j, resume and resume.done_ids, resume and resume.state.started)
+  local code = engine.report(def, doc, ctx, results, j)
+  j:close()
+  lock:release()
+  return final_status(code, opts)
+end
+
+-- apply_plan(def, doc, loaded_policy, opts[, lock]) -> exit status: a new apply of the plan (apply, run),
+-- journaled in the journal directory. lock: held already by the caller (apply takes it before it looks
+-- for earlier applies of the plan).
+function engine.apply_plan(def, doc, loaded_policy, opts, lock)
+  local pending = engine.count_pending(doc)
+  if pending == 0 then
+    ui.info("Nothing to do: the plan has no actions.")
+    return 0
+  end
+  return carry_out(def, doc, loaded_policy, opts, { pending = pending, lock = lock })
+end
+
+-- resume_state(def, state) -> done_ids, earlier: the actions of an interrupted apply (its journal read
+-- as state) not to run again, and how many of those were done and skipped. Finished actions are not
+-- repeated, except those that converge on a state an on_stop handler may have undone (wipe-hub-db's
+-- "access is cut"), and only while an action after them still has to run: a run killed after its
+-- last action has nothing that needs the state again.
+function engine.resume_state(def, state)
+  local doc = state.plan
+  local done_ids, earlier = {}, { done = 0, skipped = 0 }
+  local last_pending = 0
+  for id, event in pairs(state.outcomes) do
+    if event.outcome ~= "failed" then done_ids[id] = true end
+  end
+  for id in ipairs(doc.actions) do
+    if not done_ids[id] then last_pending = id end
+  end
+  for id in pairs(done_ids) do
+    local action = doc.actions[id]
+    local handler = action and def.actions[action.kind]
+    local repeats = handler and handler.repeat_on_resume
+    if type(repeats) == "function" then repeats = repeats(action) end
+    if repeats and id < last_pending then
+      done_ids[id] = nil
+    else
+      local outcome = state.outcomes[id].outcome
+      earlier[outcome] = (earlier[outcome] or 0) + 1
+    end
+  end
+  return done_ids, earlier
+end
+
+-- resume(def, state, loaded_policy, opts) -> exit status: finishes the interrupted apply whose journal
+-- was read as state, in that journal.
+function engine.resume(def, state, loaded_policy, opts)
+  local doc = state.plan
+  if state.torn then ui.warn("the journal's last line was torn (the process died while writing it); it is ignored") end
+  if state.unverified then
+    ui.warn("the journal was written by an older runbook and holds no digest of its plan: its plan cannot be checked"
+      .. " for edits")
+  end
+  local done_ids, earlier = engine.resume_state(def, state)
+  for id in pairs(state.started) do
+    if not state.outcomes[id] then
+      local a = doc.actions[id]
+      ui.info(string.format("Action %d (%s %s) was under way when the apply stopped; it is checked again and finished.",
+        id, a and a.kind or "?", a and a.target or "?"))
+    end
+  end
+  local pending = engine.count_pending(doc, done_ids)
+  ui.info(string.format("Resuming %s on %s: %d of %d actions finished earlier (%d done, %d skipped), %d to go.",
+    doc.runbook, doc.target, #doc.actions - pending, #doc.actions, earlier.done, earlier.skipped, pending))
+  if pending == 0 then
+    if not state.finished then
+      -- Killed after its last action but before it could say so: the journal is the record an
+      -- operator audits later, so it gets the ending the run did not write.
+      local j = journal.resume(state)
+      j:record({ type = "finish", done = earlier.done, skipped = earlier.skipped, failed = 0 })
+      j:close()
+      ui.info("Nothing left to do; the journal now records the run as finished.")
+    else
+      ui.info("Nothing left to do.")
+    end
+    return 0
+  end
+  return carry_out(def, doc, loaded_policy, opts,
+    { pending = pending, resume = { state = state, done_ids = done_ids } })
 end
 
 return engine

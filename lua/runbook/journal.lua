@@ -26,6 +26,35 @@ function journal.default_dir()
   return home .. "/.local/state/runbook"
 end
 
+-- The journal directory of a command: --journal-dir, or the default.
+function journal.dir(opts)
+  return opts["journal-dir"] or journal.default_dir()
+end
+
+-- A journal's file name: RUNBOOK-STAMP-PID.journal, the time it was created (UTC) and the process.
+local NAME_PATTERN = "^(.+)%-(%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ)%-(%d+)%.journal$"
+
+local function file_name(dir, runbook)
+  return string.format("%s/%s-%s-%d.journal", dir, runbook, os.date("!%Y%m%dT%H%M%SZ"), host.getpid())
+end
+
+-- parse_name(path) -> runbook, stamp ("20260102T030405Z"), pid (a string); nil for a file not named
+-- as journal.create names journals. The directory part of path is not looked at.
+function journal.parse_name(path)
+  return (path:match("[^/]*$")):match(NAME_PATTERN)
+end
+
+-- A journal named without a directory that is not in the working directory is looked up in the
+-- journal directory, with or without its .journal suffix (what `runbook history` prints).
+function journal.find(name, opts)
+  if name:find("/", 1, true) or host.stat(name, true) then return name end
+  local dir = journal.dir(opts)
+  for _, candidate in ipairs({ dir .. "/" .. name, dir .. "/" .. name .. ".journal" }) do
+    if host.stat(candidate, true) then return candidate end
+  end
+  return name
+end
+
 -- A journal directory must be the operator's and writable by nobody else (as ssh wants ~/.ssh):
 -- whoever can write there can swap a journal or plant a link where one will be created.
 local function check_dir(dir)
@@ -33,9 +62,11 @@ local function check_dir(dir)
   if not ok then util.fail(1, "refusing the journal directory: %s", err) end
 end
 
-local function dir_of(path)
+-- The directory a journal is in ("" for one in /).
+function journal.dir_of(path)
   return path:match("^(.*)/[^/]*$") or "."
 end
+local dir_of = journal.dir_of
 
 -- open(path, create): created new (never an existing file, never through a symbolic link), or, for a
 -- resume, the existing journal itself, never a link to one.
@@ -62,9 +93,7 @@ end
 function journal.create(dir, doc)
   local ok, err = host.mkdirs(dir, tonumber("700", 8))
   if not ok then util.fail(1, "cannot create the journal directory: %s", err) end
-  local stamp = os.date("!%Y%m%dT%H%M%SZ")
-  local path = string.format("%s/%s-%s-%d.journal", dir, doc.runbook, stamp, host.getpid())
-  local j = open(path, true)
+  local j = open(file_name(dir, doc.runbook), true)
   j:record({ type = "plan", format = journal.FORMAT, plan = doc, plan_digest = journal.plan_digest(doc),
              pid = host.getpid() })
   return j
@@ -72,6 +101,15 @@ end
 
 function journal.reopen(path)
   return open(path, false)
+end
+
+-- resume(state) -> the journal read as state, its torn last line cut off, reopened to go on, with the
+-- resume recorded.
+function journal.resume(state)
+  journal.repair(state)
+  local j = journal.reopen(state.path)
+  j:record({ type = "resume", pid = host.getpid() })
+  return j
 end
 
 -- The digest of a plan as the journal holds it: of the document read back from its JSON line (numbers
@@ -97,6 +135,25 @@ function journal.read(path)
   if state.damage then util.fail(2, "%s", state.damage) end
   state.size = #text
   return state
+end
+
+-- applies_of(doc, dir) -> the journals (as read returns them) in dir of an apply of exactly this plan
+-- (same digest), oldest first: a saved plan is applied once, like terraform's ("Saved plan is stale").
+-- Only journals of the plan's runbook written since the plan was made are read.
+function journal.applies_of(doc, dir)
+  local digest = journal.plan_digest(doc)
+  local found = {}
+  local prefix = doc.runbook .. "-"
+  for _, file in ipairs(host.list_dir(dir) or {}) do
+    local path = dir .. "/" .. file
+    local st = util.starts_with(file, prefix) and file:match("%.journal$") and host.stat(path)
+    if st and st.type == "file" and st.mtime >= doc.created_unix then
+      local ok, state = pcall(journal.read, path)
+      if ok and state.plan and journal.plan_digest(state.plan) == digest then found[#found + 1] = state end
+    end
+  end
+  table.sort(found, function(a, b) return a.path < b.path end)
+  return found
 end
 
 -- parse(text, path): what read returns, from the journal's text (path names it in messages; a fuzz

@@ -20,6 +20,7 @@
 -- send escape sequences itself nor close or open our styles.
 local host = require "runbook.host"
 local secrets = require "runbook.secrets"
+local util = require "runbook.util"
 
 local ui = { output = "text", verbose_level = 0, quiet = false, color = false }
 
@@ -322,6 +323,56 @@ function ui.progress_done(label, done, total)
     progress_shown = false
   end
   progress_state[label] = nil
+end
+
+-- ---- the confirmation ----
+
+-- What the confirmation must let the operator check: where runbook will connect and where each
+-- credential comes from (parameters that name URLs, files and the Kubernetes selection).
+function ui.show_access(def, ctx)
+  local lines = {}
+  for _, spec in ipairs(def.params) do
+    local value = ctx.params[spec.name]
+    if spec.type == "path" or spec.name == "hub" or spec.name == "gitlab" or spec.name:match("url$") then
+      if type(value) == "string" and value ~= "" then
+        lines[#lines + 1] = string.format("  %s: %s", spec.name, util.redact_url(value))
+      elseif spec.name == "token_file" then
+        lines[#lines + 1] = "  token_file: none (the token comes from the environment)"
+      end
+    end
+  end
+  for _, key in ipairs({ "kubeconfig", "context", "namespace" }) do
+    if ctx.options[key] then lines[#lines + 1] = string.format("  --%s: %s", key, ctx.options[key]) end
+  end
+  if #lines > 0 then
+    ui.info("Connecting with:")
+    for _, line in ipairs(lines) do ui.info(line) end
+  end
+end
+
+-- Asks the operator to type the target's name. Exit 3 when refused or impossible.
+function ui.confirm(doc, pending, opts)
+  if opts.yes then return end
+  if not host.isatty(0) then
+    util.fail(3, "not applying: confirmation needs a terminal on standard input; review the plan and pass --yes " ..
+      "to apply without asking")
+  end
+  -- Each value escaped: what is typed must match what was shown.
+  local E = ui.escape
+  local also = ""
+  for _, text in ipairs(doc.consequences or {}) do also = also .. "\n" .. ui.style.bold("This also: ") .. E(text) end
+  local effect = ""
+  if doc.effect and #doc.effect > 0 then
+    -- runbook.render draws through ui: required here, when a plan with an effect is confirmed.
+    effect = "\n" .. ui.style.bold("Effect: ") .. require("runbook.render").effect_line(doc, pending)
+  end
+  ui.prompt(string.format("\n%s will carry out %d action%s on %s.%s%s\nType %s to go on, anything else to stop: ",
+    E(doc.runbook), pending, pending == 1 and "" or "s", ui.style.bold(E(doc.target)), also, effect,
+    ui.style.bold(E(doc.target))))
+  local answer = host.read_line()
+  if answer == nil or util.trim(answer) ~= doc.target then
+    util.fail(3, "aborted at the confirmation (typed %q, expected %q); nothing was changed", answer or "", doc.target)
+  end
 end
 
 return ui
