@@ -1,7 +1,7 @@
-/* The part of runbook.pg_core that works without a server besides the guard (pg_guard.h): the array
- * literal parser. Exported so that fuzzers and unit tests can call it directly. */
-#ifndef RUNBOOK_PG_H
-#define RUNBOOK_PG_H
+/* PostgreSQL array literals to Lua values (pg_array.c): how runbook.pg_core decodes array columns.
+ * A pure function of its input, so that fuzzers and unit tests can call it directly. */
+#ifndef RUNBOOK_PG_ARRAY_H
+#define RUNBOOK_PG_ARRAY_H
 #include <lua.h>
 #include <stddef.h>
 
