@@ -688,21 +688,34 @@ static int begin_read_only(struct pg_conn *c, struct result_holder *h)
     return 0;
 }
 
-/* Before a guarded statement: the read-only transaction it runs in (its own, or its transaction() block's).
- * *opened says whether it is the statement's own, to be rolled back after it. Returns 0 with the failure
- * in h when it cannot be opened. */
-static int guard_enter(lua_State *L, struct pg_conn *c, struct result_holder *h, int *opened)
+/* The guard around one statement, from guard_enter to guard_leave. */
+struct guard {
+    int on;     /* the phase is guarded */
+    int opened; /* the read-only transaction is the statement's own, to be rolled back after it */
+};
+
+/* Before a statement: pushes the holder of its result (*h). In a guarded phase, first the statement check
+ * (raising its refusal), then the read-only transaction the statement runs in (its own, or its transaction()
+ * block's). Returns 0 with the failure in *h when that transaction cannot be opened. */
+static int guard_enter(lua_State *L, struct pg_conn *c, const char *sql, size_t len, struct result_holder **h,
+                       struct guard *g)
 {
-    *opened = 0;
+    g->on = phase_is_guarded();
+    g->opened = 0;
+    if (g->on)
+        refuse_if_forbidden(L, sql, len);
+    *h = new_holder(L);
+    if (!g->on)
+        return 1;
     if (PQstatus(c->pg) != CONNECTION_OK)
-        return 0; /* h->res stays NULL: the failure is the connection's message */
+        return 0; /* (*h)->res stays NULL: the failure is the connection's message */
     if (c->block == BLOCK_GUARDED)
         return 1;
     if (c->block == BLOCK_OPEN || PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         refuse(L, "SQL in a transaction opened while changes were allowed (it is not read-only)");
-    if (!begin_read_only(c, h))
+    if (!begin_read_only(c, *h))
         return 0;
-    *opened = 1;
+    g->opened = 1;
     return 1;
 }
 
@@ -756,14 +769,17 @@ static int guard_violation(struct pg_conn *c, PGresult *res, const char *keyword
     return 0;
 }
 
-/* After a guarded statement: refuses (rolling back first) if it broke out, else rolls back its own
- * transaction. Leaves h alone unless it refuses. */
-static void guard_leave(lua_State *L, struct pg_conn *c, struct result_holder *h, const char *sql, int opened)
+/* After a statement, in a guarded phase: refuses (rolling back first) if it broke out, else rolls back its
+ * own transaction. Leaves h alone unless it refuses. */
+static void guard_leave(lua_State *L, struct pg_conn *c, struct result_holder *h, const char *sql,
+                        const struct guard *g)
 {
+    if (!g->on)
+        return;
     char keyword[32], why[400];
     rb_pg_statement_keyword(sql, keyword, sizeof keyword);
     int violated = guard_violation(c, h->res, keyword, why, sizeof why);
-    if (opened || violated)
+    if (g->opened || violated)
         rollback_if_open(c);
     if (violated) {
         c->block = BLOCK_NONE; /* a block the statement broke is over: it was rolled back */
@@ -901,19 +917,15 @@ static int core_exec(lua_State *L)
     int nparams = lua_gettop(L) - 2;
     luaL_argcheck(L, nparams <= MAX_PARAMS, 2, "too many parameters");
     const char **values = param_values(L, 3, nparams);
-    int guarded = phase_is_guarded();
-    if (guarded)
-        refuse_if_forbidden(L, sql, sql_len);
-    struct result_holder *h = new_holder(L);
-    int opened = 0;
-    if (guarded && !guard_enter(L, c, h, &opened))
+    struct result_holder *h;
+    struct guard guard;
+    if (!guard_enter(L, c, sql, sql_len, &h, &guard))
         return push_statement_result(L, c, h);
     holder_set(h, exec_bounded(c, sql, nparams, values));
     int unwanted_copy = h->res && is_copy_status(h->res);
     if (unwanted_copy)
         end_unwanted_copy(c, h);
-    if (guarded)
-        guard_leave(L, c, h, sql, opened);
+    guard_leave(L, c, h, sql, &guard);
     if (unwanted_copy) {
         holder_set(h, NULL);
         return luaL_error(L, "conn:query cannot run COPY ... TO STDOUT or FROM STDIN; use conn:copy_to");
@@ -1012,12 +1024,9 @@ static int core_copy_out(lua_State *L)
     lua_settop(L, 3);
     if (!rb_pg_is_copy_to_stdout(sql, sql_len))
         return luaL_error(L, "copy_to needs a COPY ... TO STDOUT statement");
-    int guarded = phase_is_guarded();
-    if (guarded)
-        refuse_if_forbidden(L, sql, sql_len);
-    struct result_holder *h = new_holder(L);
-    int opened = 0;
-    if (guarded && !guard_enter(L, c, h, &opened))
+    struct result_holder *h;
+    struct guard guard;
+    if (!guard_enter(L, c, sql, sql_len, &h, &guard))
         return push_statement_result(L, c, h);
     holder_set(h, exec_bounded(c, sql, 0, NULL));
     struct copy_progress pr = {0, 0, WRITER_OK, 0};
@@ -1028,8 +1037,7 @@ static int core_copy_out(lua_State *L)
     } else if (h->res && is_copy_status(h->res)) {
         end_unwanted_copy(c, h);
     }
-    if (guarded)
-        guard_leave(L, c, h, sql, opened);
+    guard_leave(L, c, h, sql, &guard);
     if (pr.outcome == WRITER_RAISED) {
         holder_set(h, NULL);
         lua_pushvalue(L, pr.error_index);
