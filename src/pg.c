@@ -1,4 +1,6 @@
-/* runbook.pg_core: PostgreSQL on libpq, and the guard that keeps planning read-only.
+/* runbook.pg_core: statements on PostgreSQL (libpq), and the guard that keeps planning read-only; COPY TO
+ * STDOUT and transaction blocks. The library table is here; its parts have files of their own: the connection
+ * (pg_conn.c), results (pg_result.c), the guard's statement check (pg_guard.c), array literals (pg_array.c).
  *
  * While the engine plans (phase "plan") or runs read-only ("readonly"), every statement goes through the
  * guard, in layers, so that no single mistake lets a write through:
@@ -16,9 +18,6 @@
  * libpq never calls Lua: the notice receiver only copies notices into C memory, and the COPY writer (a Lua
  * function) is called between libpq calls under lua_pcall. A PGresult is always owned by a userdata with a
  * __gc, so a Lua error (even out of memory) cannot leak it. */
-#include <errno.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <libpq-fe.h>
 #include <lauxlib.h>
 #include <math.h>
@@ -27,622 +26,15 @@
 #include <string.h>
 
 #include "bindings.h"
-#include "clock.h"
 #include "dynlib.h"
 #include "pg_array.h"
+#include "pg_conn.h"
 #include "pg_guard.h"
+#include "pg_result.h"
 #include "phase.h"
 
-#define CONN_META "runbook.pg.Conn"
-#define RESULT_META "runbook.pg.Result"
-#define MAX_NOTICES 1000      /* kept per connection between two notices() calls; more are counted */
 #define MAX_PARAMS 65535      /* the protocol's limit */
 #define COPY_CHUNK (64 * 1024) /* COPY rows are handed to the writer in chunks of about this size */
-#define DEFAULT_STATEMENT_TIMEOUT_MS 300000LL
-#define STALL_GRACE_SECONDS 5 /* after statement_timeout, for the server's answer to travel */
-
-/* Type OIDs (catalog/pg_type.h is not part of libpq's headers). */
-enum {
-    OID_BOOL = 16, OID_BYTEA = 17, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23, OID_OID = 26,
-    OID_JSON = 114, OID_FLOAT4 = 700, OID_FLOAT8 = 701, OID_JSONB = 3802,
-    OID_BOOL_ARRAY = 1000, OID_CHAR_ARRAY = 1002, OID_NAME_ARRAY = 1003, OID_INT2_ARRAY = 1005,
-    OID_INT4_ARRAY = 1007, OID_TEXT_ARRAY = 1009, OID_BPCHAR_ARRAY = 1014, OID_VARCHAR_ARRAY = 1015,
-    OID_INT8_ARRAY = 1016, OID_FLOAT4_ARRAY = 1021, OID_FLOAT8_ARRAY = 1022, OID_OID_ARRAY = 1028,
-    OID_TIMESTAMP_ARRAY = 1115, OID_DATE_ARRAY = 1182, OID_TIMESTAMPTZ_ARRAY = 1185,
-    OID_NUMERIC_ARRAY = 1231, OID_UUID_ARRAY = 2951,
-};
-
-/* What a transaction() block on the connection is. */
-enum block_kind {
-    BLOCK_NONE,
-    BLOCK_GUARDED, /* opened in a read-only phase: READ ONLY, always rolled back */
-    BLOCK_OPEN,    /* opened while changes are allowed: committed at its end */
-};
-
-struct notice {
-    struct notice *next;
-    char *severity, *sqlstate, *message, *detail, *hint;
-};
-
-struct pg_conn {
-    PGconn *pg;
-    enum block_kind block;
-    long long statement_timeout_ms;
-    double deadline;  /* monotonic seconds: when the statement under way stops being waited for */
-    int stalled;      /* the last wait hit the deadline: the next failure says so */
-    struct notice *notices, *last_notice;
-    int notice_count, notices_dropped;
-    char label[512];
-};
-
-struct result_holder {
-    PGresult *res;
-};
-
-/* ------------------------------------------------------------------------------------------------
- * Results: owned by a userdata so that a Lua error cannot leak them; converted to Lua values by type. */
-
-static int result_gc(lua_State *L)
-{
-    struct result_holder *h = luaL_checkudata(L, 1, RESULT_META);
-    PQclear(h->res);
-    h->res = NULL;
-    return 0;
-}
-
-static struct result_holder *new_holder(lua_State *L)
-{
-    struct result_holder *h = lua_newuserdatauv(L, sizeof *h, 0);
-    h->res = NULL;
-    luaL_setmetatable(L, RESULT_META);
-    return h;
-}
-
-static void holder_set(struct result_holder *h, PGresult *res)
-{
-    if (h->res != res)
-        PQclear(h->res);
-    h->res = res;
-}
-
-static int is_space_char(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-/* libpq's messages end with a newline and may span lines: one line for ours. */
-static void push_message(lua_State *L, const char *text)
-{
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    size_t n = text ? strlen(text) : 0;
-    while (n > 0 && is_space_char(text[n - 1]))
-        n--;
-    int pending_space = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (text[i] == '\n') {
-            pending_space = 1;
-            continue;
-        }
-        if (pending_space) {
-            luaL_addstring(&b, "; ");
-            pending_space = 0;
-            while (i < n && is_space_char(text[i]))
-                i++;
-            if (i >= n)
-                break;
-        }
-        luaL_addchar(&b, text[i]);
-    }
-    if (luaL_bufflen(&b) == 0)
-        luaL_addstring(&b, "unknown libpq failure");
-    luaL_pushresult(&b);
-}
-
-static void set_string_field(lua_State *L, const char *name, const char *value)
-{
-    if (value) {
-        lua_pushstring(L, value);
-        lua_setfield(L, -2, name);
-    }
-}
-
-/* nil, message, {kind=kind} */
-static int push_failure(lua_State *L, const char *message, const char *kind)
-{
-    lua_pushnil(L);
-    push_message(L, message);
-    lua_createtable(L, 0, 1);
-    set_string_field(L, "kind", kind);
-    return 3;
-}
-
-/* A statement given up after its deadline (see exec_bounded): nil, message, {kind="timeout"}. */
-static int push_stalled(lua_State *L, struct pg_conn *c)
-{
-    char message[256];
-    c->stalled = 0;
-    snprintf(message, sizeof message, "no answer from the server within %lld s (statement_timeout %lld s, plus %d s): "
-             "the connection was closed; is the network or a proxy between here and the server stalled?",
-             c->statement_timeout_ms / 1000 + STALL_GRACE_SECONDS, c->statement_timeout_ms / 1000, STALL_GRACE_SECONDS);
-    return push_failure(L, message, "timeout");
-}
-
-/* nil, message, {sqlstate=, severity=, message=, detail=, hint=, position=, ..., kind="server"|"connection"} */
-static int push_error_result(lua_State *L, struct pg_conn *c, const PGresult *res)
-{
-    if (c->stalled && (res == NULL || PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL))
-        return push_stalled(L, c);
-    if (res == NULL)
-        return push_failure(L, PQerrorMessage(c->pg), "connection");
-    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    lua_pushnil(L);
-    if (primary)
-        lua_pushstring(L, primary);
-    else
-        push_message(L, *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
-    lua_createtable(L, 0, 12);
-    static const struct { const char *name; int code; } fields[] = {
-        {"sqlstate", PG_DIAG_SQLSTATE}, {"severity", PG_DIAG_SEVERITY_NONLOCALIZED},
-        {"message", PG_DIAG_MESSAGE_PRIMARY}, {"detail", PG_DIAG_MESSAGE_DETAIL}, {"hint", PG_DIAG_MESSAGE_HINT},
-        {"context", PG_DIAG_CONTEXT}, {"schema", PG_DIAG_SCHEMA_NAME}, {"table", PG_DIAG_TABLE_NAME},
-        {"column", PG_DIAG_COLUMN_NAME}, {"datatype", PG_DIAG_DATATYPE_NAME},
-        {"constraint", PG_DIAG_CONSTRAINT_NAME},
-    };
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        set_string_field(L, fields[i].name, PQresultErrorField(res, fields[i].code));
-    const char *position = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
-    if (position) {
-        lua_pushinteger(L, (lua_Integer)strtol(position, NULL, 10));
-        lua_setfield(L, -2, "position");
-    }
-    /* Errors libpq makes itself (a lost connection, a timeout on our side) have no SQLSTATE. */
-    set_string_field(L, "kind", sqlstate && PQstatus(c->pg) == CONNECTION_OK ? "server" : "connection");
-    return 3;
-}
-
-static void push_integer_text(lua_State *L, const char *text, int len)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno == 0 && end == text + len && len > 0)
-        lua_pushinteger(L, (lua_Integer)v);
-    else
-        lua_pushlstring(L, text, (size_t)len); /* cannot happen for int2/4/8; never lose the value */
-}
-
-static void push_float_text(lua_State *L, const char *text, int len)
-{
-    char *end = NULL;
-    double v = strtod(text, &end); /* also reads PostgreSQL's "Infinity", "-Infinity" and "NaN" */
-    if (end == text + len && len > 0)
-        lua_pushnumber(L, v);
-    else
-        lua_pushlstring(L, text, (size_t)len);
-}
-
-static void push_bytea(lua_State *L, const char *text, int len)
-{
-    size_t n = 0;
-    unsigned char *bytes = PQunescapeBytea((const unsigned char *)text, &n);
-    if (bytes == NULL) {
-        lua_pushlstring(L, text, (size_t)len);
-        return;
-    }
-    lua_pushlstring(L, (const char *)bytes, n);
-    PQfreemem(bytes);
-}
-
-/* The element type of the array types decoded into tables; -1 for other types. */
-static int array_element_kind(Oid oid)
-{
-    switch (oid) {
-    case OID_BOOL_ARRAY:
-        return RB_PG_ELEMENT_BOOLEAN;
-    case OID_INT2_ARRAY: case OID_INT4_ARRAY: case OID_INT8_ARRAY: case OID_OID_ARRAY:
-        return RB_PG_ELEMENT_INTEGER;
-    case OID_FLOAT4_ARRAY: case OID_FLOAT8_ARRAY:
-        return RB_PG_ELEMENT_FLOAT;
-    case OID_TEXT_ARRAY: case OID_VARCHAR_ARRAY: case OID_BPCHAR_ARRAY: case OID_NAME_ARRAY: case OID_CHAR_ARRAY:
-    case OID_NUMERIC_ARRAY: case OID_UUID_ARRAY: case OID_DATE_ARRAY: case OID_TIMESTAMP_ARRAY:
-    case OID_TIMESTAMPTZ_ARRAY:
-        return RB_PG_ELEMENT_TEXT;
-    default:
-        return -1;
-    }
-}
-
-/* One non-NULL value of type `oid`: bool, integers and floats as Lua values, bytea unescaped, arrays of the
- * types above as tables, everything else (numeric, json, timestamps...) as the server's text. */
-static void push_value(lua_State *L, Oid oid, const char *text, int len)
-{
-    switch (oid) {
-    case OID_BOOL:
-        lua_pushboolean(L, text[0] == 't');
-        return;
-    case OID_INT2: case OID_INT4: case OID_INT8: case OID_OID:
-        push_integer_text(L, text, len);
-        return;
-    case OID_FLOAT4: case OID_FLOAT8:
-        push_float_text(L, text, len);
-        return;
-    case OID_BYTEA:
-        push_bytea(L, text, len);
-        return;
-    default:
-        break;
-    }
-    int kind = array_element_kind(oid);
-    const char *error;
-    size_t offset;
-    if (kind >= 0 && rb_pg_parse_array(L, text, (size_t)len, (enum rb_pg_element)kind, &error, &offset) == 0)
-        return;
-    lua_pushlstring(L, text, (size_t)len);
-}
-
-static int is_json_type(Oid oid)
-{
-    return oid == OID_JSON || oid == OID_JSONB;
-}
-
-/* rows (array of tables keyed by column name), columns (names in order), json_columns (names to decode) */
-static int push_rows(lua_State *L, const PGresult *res)
-{
-    int nrows = PQntuples(res), ncols = PQnfields(res);
-    lua_createtable(L, nrows, 0);
-    int rows = lua_gettop(L);
-    lua_createtable(L, ncols, 0);
-    int columns = rows + 1;
-    lua_newtable(L);
-    int json_columns = rows + 2;
-    lua_Integer njson = 0;
-    for (int j = 0; j < ncols; j++) {
-        lua_pushstring(L, PQfname(res, j));
-        lua_rawseti(L, columns, j + 1);
-        if (is_json_type(PQftype(res, j))) {
-            lua_pushstring(L, PQfname(res, j));
-            lua_rawseti(L, json_columns, ++njson);
-        }
-    }
-    for (int i = 0; i < nrows; i++) {
-        lua_createtable(L, 0, ncols);
-        for (int j = 0; j < ncols; j++) {
-            if (PQgetisnull(res, i, j))
-                continue; /* NULL is nil: the key stays absent */
-            lua_rawgeti(L, columns, j + 1);
-            push_value(L, PQftype(res, j), PQgetvalue(res, i, j), PQgetlength(res, i, j));
-            lua_rawset(L, -3);
-        }
-        lua_rawseti(L, rows, i + 1);
-    }
-    return 3;
-}
-
-/* What a finished statement returns to Lua: rows, columns, json_columns | affected, tag | nil, message, details */
-static int push_statement_result(lua_State *L, struct pg_conn *c, struct result_holder *h)
-{
-    int n;
-    switch (h->res ? PQresultStatus(h->res) : PGRES_FATAL_ERROR) {
-    case PGRES_TUPLES_OK:
-        n = push_rows(L, h->res);
-        break;
-    case PGRES_COMMAND_OK:
-    case PGRES_EMPTY_QUERY: {
-        const char *affected = PQcmdTuples(h->res);
-        lua_pushinteger(L, *affected ? (lua_Integer)strtoll(affected, NULL, 10) : 0);
-        lua_pushstring(L, PQcmdStatus(h->res));
-        n = 2;
-        break;
-    }
-    default:
-        n = push_error_result(L, c, h->res);
-        break;
-    }
-    holder_set(h, NULL);
-    return n;
-}
-
-/* ------------------------------------------------------------------------------------------------
- * Connections */
-
-static void free_notices(struct pg_conn *c)
-{
-    struct notice *n = c->notices;
-    while (n) {
-        struct notice *next = n->next;
-        free(n->severity);
-        free(n->sqlstate);
-        free(n->message);
-        free(n->detail);
-        free(n->hint);
-        free(n);
-        n = next;
-    }
-    c->notices = c->last_notice = NULL;
-    c->notice_count = 0;
-    c->notices_dropped = 0;
-}
-
-static char *copy_field(const PGresult *res, int field)
-{
-    const char *s = PQresultErrorField(res, field);
-    return s ? strdup(s) : NULL;
-}
-
-/* Called by libpq in the middle of its work: copies the notice into C memory and nothing else. */
-static void on_notice(void *arg, const PGresult *res)
-{
-    struct pg_conn *c = arg;
-    if (c->notice_count >= MAX_NOTICES) {
-        c->notices_dropped++;
-        return;
-    }
-    struct notice *n = calloc(1, sizeof *n);
-    if (n == NULL) {
-        c->notices_dropped++;
-        return;
-    }
-    n->severity = copy_field(res, PG_DIAG_SEVERITY_NONLOCALIZED);
-    n->sqlstate = copy_field(res, PG_DIAG_SQLSTATE);
-    n->message = copy_field(res, PG_DIAG_MESSAGE_PRIMARY);
-    n->detail = copy_field(res, PG_DIAG_MESSAGE_DETAIL);
-    n->hint = copy_field(res, PG_DIAG_MESSAGE_HINT);
-    if (c->last_notice)
-        c->last_notice->next = n;
-    else
-        c->notices = n;
-    c->last_notice = n;
-    c->notice_count++;
-}
-
-static void conn_release(struct pg_conn *c)
-{
-    if (c->pg) {
-        PQfinish(c->pg); /* the server rolls back whatever transaction was open */
-        c->pg = NULL;
-    }
-    free_notices(c);
-    c->block = BLOCK_NONE;
-}
-
-static int conn_close(lua_State *L)
-{
-    conn_release(luaL_checkudata(L, 1, CONN_META));
-    return 0;
-}
-
-static struct pg_conn *check_conn(lua_State *L, int index)
-{
-    struct pg_conn *c = luaL_checkudata(L, index, CONN_META);
-    if (c->pg == NULL)
-        luaL_error(L, "attempt to use a closed PostgreSQL connection");
-    return c;
-}
-
-/* ------------------------------------------------------------------------------------------------
- * Waiting for the server, bounded. statement_timeout is the server's bound; it cannot help when the
- * network or a proxy in between stalls (keeps the TCP connection up, answers keepalives, passes nothing
- * on): libpq's own calls would then wait in poll() for ever. So every statement is sent asynchronously
- * and waited for until statement_timeout plus a grace, after which the socket is shut down: libpq sees
- * the end of the stream, the call fails with a message, and later calls fail at once. */
-
-/* Waits until the socket is readable; 0 when it is (or libpq should look), -1 when the deadline passed. */
-static int wait_readable(struct pg_conn *c)
-{
-    int fd = PQsocket(c->pg);
-    if (fd < 0)
-        return 0; /* no socket: libpq reports the lost connection */
-    for (;;) {
-        double left = c->deadline - rb_monotonic_seconds();
-        if (left <= 0)
-            return -1;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int n = poll(&p, 1, left > 60 ? 60000 : (int)ceil(left * 1000));
-        if (n > 0 || (n < 0 && errno != EINTR))
-            return 0;
-    }
-}
-
-static void give_up_stalled(struct pg_conn *c)
-{
-    c->stalled = 1;
-    shutdown(PQsocket(c->pg), SHUT_RDWR);
-}
-
-/* Reads what has arrived, waiting while libpq needs more. 0 when a result is ready, -1 on failure. */
-static int await_input(struct pg_conn *c)
-{
-    while (PQisBusy(c->pg)) {
-        if (wait_readable(c) < 0)
-            give_up_stalled(c);
-        if (!PQconsumeInput(c->pg))
-            return -1;
-    }
-    return 0;
-}
-
-/* The last result of what was sent, as PQexec returns it (a COPY's start ends the wait). */
-static PGresult *collect_results(struct pg_conn *c)
-{
-    PGresult *last = NULL, *r;
-    for (;;) {
-        if (await_input(c) < 0) { /* the connection is lost: its message is libpq's error message */
-            PQclear(last);
-            return NULL;
-        }
-        if ((r = PQgetResult(c->pg)) == NULL)
-            break;
-        PQclear(last);
-        last = r;
-        ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_COPY_OUT || st == PGRES_COPY_IN || st == PGRES_COPY_BOTH || PQstatus(c->pg) == CONNECTION_BAD)
-            break;
-    }
-    return last;
-}
-
-/* PQexec (nparams < 0: one or more statements, no parameters) or PQexecParams, bounded in time. */
-static PGresult *exec_bounded(struct pg_conn *c, const char *sql, int nparams, const char *const *values)
-{
-    c->stalled = 0;
-    c->deadline = rb_monotonic_seconds() + (double)c->statement_timeout_ms / 1000.0 + STALL_GRACE_SECONDS;
-    int sent = nparams < 0 ? PQsendQuery(c->pg, sql)
-                           : PQsendQueryParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0);
-    if (!sent)
-        return NULL; /* the failure is the connection's message */
-    return collect_results(c);
-}
-
-/* PQgetCopyData, waiting until the statement's deadline: > 0 a row, -1 the end, -2 a failure. */
-static int get_copy_data(struct pg_conn *c, char **row)
-{
-    for (;;) {
-        int n = PQgetCopyData(c->pg, row, 1);
-        if (n != 0)
-            return n;
-        if (wait_readable(c) < 0)
-            give_up_stalled(c);
-        if (!PQconsumeInput(c->pg))
-            return -2;
-    }
-}
-
-static int run_setting(struct pg_conn *c, const char *sql)
-{
-    PGresult *r = exec_bounded(c, sql, -1, NULL);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    return ok;
-}
-
-static int apply_statement_timeout(struct pg_conn *c, long long ms)
-{
-    char sql[64];
-    snprintf(sql, sizeof sql, "SET statement_timeout = %lld", ms);
-    if (!run_setting(c, sql))
-        return 0;
-    c->statement_timeout_ms = ms;
-    return 1;
-}
-
-static void push_seconds(lua_State *L, long long ms)
-{
-    if (ms % 1000 == 0)
-        lua_pushinteger(L, (lua_Integer)(ms / 1000));
-    else
-        lua_pushnumber(L, (double)ms / 1000.0);
-}
-
-/* statement_timeout is an int of milliseconds on the server: at most about 24.8 days. */
-#define MAX_TIMEOUT_SECONDS 2147483.0
-
-static long long timeout_ms(lua_State *L, int index, double seconds)
-{
-    luaL_argcheck(L, seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS, index,
-                  "a timeout in seconds, more than 0 and at most 2147483");
-    long long ms = (long long)ceil(seconds * 1000);
-    return ms < 1 ? 1 : ms;
-}
-
-struct connect_params {
-    const char *keywords[24];
-    const char *values[24];
-    int n;
-};
-
-static void add_param(struct connect_params *cp, const char *keyword, const char *value)
-{
-    if (value && cp->n < (int)(sizeof cp->keywords / sizeof cp->keywords[0]) - 1) {
-        cp->keywords[cp->n] = keyword;
-        cp->values[cp->n] = value;
-        cp->n++;
-    }
-}
-
-static const char *opt_string_field(lua_State *L, int opts, const char *field)
-{
-    if (lua_isnoneornil(L, opts))
-        return NULL;
-    lua_getfield(L, opts, field);
-    const char *s = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
-    lua_pop(L, 1); /* the string stays alive: the options table holds it */
-    return s;
-}
-
-static double opt_number_field(lua_State *L, int opts, const char *field, double fallback)
-{
-    if (lua_isnoneornil(L, opts))
-        return fallback;
-    lua_getfield(L, opts, field);
-    double v = lua_isnil(L, -1) ? fallback : luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-static int connect_failure(lua_State *L, struct pg_conn *c)
-{
-    int n = push_failure(L, PQerrorMessage(c->pg), "connection");
-    conn_release(c);
-    return n;
-}
-
-/* connect(conninfo_or_url, {connect_timeout=, sslmode=, application_name=, statement_timeout=})
- * -> conn | nil, message, {kind="connection"}
- * Keywords before dbname are defaults the connection string may override; those after it override it. */
-static int core_connect(lua_State *L)
-{
-    const char *conninfo = luaL_optstring(L, 1, "");
-    const int opts = 2;
-    if (rb_dynlib_load(&rb_libpq) != 0) /* opened on first use: see dynlib.h */
-        return push_failure(L, rb_libpq.error, "connection");
-    if (!lua_isnoneornil(L, opts))
-        luaL_checktype(L, opts, LUA_TTABLE);
-    char connect_timeout[32] = "";
-    double connect_seconds = opt_number_field(L, opts, "connect_timeout", 0);
-    if (connect_seconds != 0) {
-        luaL_argcheck(L, connect_seconds >= 1 && connect_seconds <= 3600, opts,
-                      "connect_timeout: seconds between 1 and 3600");
-        snprintf(connect_timeout, sizeof connect_timeout, "%d", (int)ceil(connect_seconds));
-    }
-    long long statement_ms = timeout_ms(L, opts, opt_number_field(L, opts, "statement_timeout",
-                                                                  DEFAULT_STATEMENT_TIMEOUT_MS / 1000.0));
-
-    struct connect_params cp = {.n = 0};
-    add_param(&cp, "fallback_application_name", "runbook");
-    /* PGCONNECT_TIMEOUT is libpq's to read: a default here would hide it. */
-    add_param(&cp, "connect_timeout", getenv("PGCONNECT_TIMEOUT") ? NULL : "10");
-    /* Keepalives find a dead peer while we wait for an answer; tcp_user_timeout ends a send that is
-     * never acknowledged. Together with statement_timeout, no call waits forever. */
-    add_param(&cp, "keepalives", "1");
-    add_param(&cp, "keepalives_idle", "30");
-    add_param(&cp, "keepalives_interval", "10");
-    add_param(&cp, "keepalives_count", "3");
-    add_param(&cp, "tcp_user_timeout", "60000");
-    add_param(&cp, "dbname", conninfo);
-    add_param(&cp, "connect_timeout", connect_timeout[0] ? connect_timeout : NULL);
-    add_param(&cp, "sslmode", opt_string_field(L, opts, "sslmode"));
-    add_param(&cp, "application_name", opt_string_field(L, opts, "application_name"));
-    add_param(&cp, "client_encoding", "UTF8"); /* parameters and results are UTF-8, like JSON */
-    cp.keywords[cp.n] = NULL;
-    cp.values[cp.n] = NULL;
-
-    struct pg_conn *c = lua_newuserdatauv(L, sizeof *c, 0);
-    memset(c, 0, sizeof *c);
-    luaL_setmetatable(L, CONN_META);
-    c->pg = PQconnectdbParams(cp.keywords, cp.values, 1);
-    if (c->pg == NULL)
-        return push_failure(L, "out of memory connecting to PostgreSQL", "connection");
-    if (PQstatus(c->pg) != CONNECTION_OK)
-        return connect_failure(L, c);
-    PQsetNoticeReceiver(c->pg, on_notice, c);
-    c->statement_timeout_ms = statement_ms; /* bounds the wait for the SET itself */
-    if (!apply_statement_timeout(c, statement_ms))
-        return connect_failure(L, c);
-    snprintf(c->label, sizeof c->label, "%s@%s:%s/%s", PQuser(c->pg), PQhost(c->pg), PQport(c->pg), PQdb(c->pg));
-    return 1;
-}
 
 /* ------------------------------------------------------------------------------------------------
  * The guard around one statement */
@@ -671,7 +63,7 @@ static void rollback_if_open(struct pg_conn *c)
 {
     PGTransactionStatusType ts = PQtransactionStatus(c->pg);
     if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
-        run_setting(c, "ROLLBACK");
+        rb_pg_run_setting(c, "ROLLBACK");
 }
 
 /* START TRANSACTION READ ONLY, then a snapshot: once a query has run, PostgreSQL refuses to make the
@@ -679,9 +71,9 @@ static void rollback_if_open(struct pg_conn *c)
  * default is SERIALIZABLE DEFERRABLE would otherwise make the snapshot wait. Leaves any failure in h. */
 static int begin_read_only(struct pg_conn *c, struct result_holder *h)
 {
-    holder_set(h, exec_bounded(c, "START TRANSACTION READ ONLY, NOT DEFERRABLE; SELECT 1", -1, NULL));
+    rb_pg_holder_set(h, rb_pg_exec_bounded(c, "START TRANSACTION READ ONLY, NOT DEFERRABLE; SELECT 1", -1, NULL));
     if (PQresultStatus(h->res) == PGRES_TUPLES_OK && PQtransactionStatus(c->pg) == PQTRANS_INTRANS) {
-        holder_set(h, NULL);
+        rb_pg_holder_set(h, NULL);
         return 1;
     }
     rollback_if_open(c);
@@ -704,7 +96,7 @@ static int guard_enter(lua_State *L, struct pg_conn *c, const char *sql, size_t 
     g->opened = 0;
     if (g->on)
         refuse_if_forbidden(L, sql, len);
-    *h = new_holder(L);
+    *h = rb_pg_new_holder(L);
     if (!g->on)
         return 1;
     if (PQstatus(c->pg) != CONNECTION_OK)
@@ -732,7 +124,7 @@ static int is_transaction_control_tag(const char *tag)
 /* 1 unless the transaction is known to have become read-write. */
 static int still_read_only(struct pg_conn *c)
 {
-    PGresult *r = exec_bounded(c, "SHOW transaction_read_only", -1, NULL);
+    PGresult *r = rb_pg_exec_bounded(c, "SHOW transaction_read_only", -1, NULL);
     int read_only = PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
                     strcmp(PQgetvalue(r, 0, 0), "on") == 0;
     PQclear(r);
@@ -783,7 +175,7 @@ static void guard_leave(lua_State *L, struct pg_conn *c, struct result_holder *h
         rollback_if_open(c);
     if (violated) {
         c->block = BLOCK_NONE; /* a block the statement broke is over: it was rolled back */
-        holder_set(h, NULL);
+        rb_pg_holder_set(h, NULL);
         refuse(L, why);
     }
 }
@@ -857,7 +249,7 @@ static int drain_copy_out(struct pg_conn *c)
 {
     char *row = NULL;
     int n;
-    while ((n = get_copy_data(c, &row)) > 0)
+    while ((n = rb_pg_get_copy_data(c, &row)) > 0)
         PQfreemem(row);
     return n;
 }
@@ -876,21 +268,21 @@ static void cancel_statement(PGconn *pg)
 /* The statement's final result after its COPY data: the last PQgetResult before NULL. */
 static PGresult *final_result(struct pg_conn *c)
 {
-    return collect_results(c); /* stops at a COPY status, which cannot come after the copy ended */
+    return rb_pg_collect_results(c); /* stops at a COPY status, which cannot come after the copy ended */
 }
 
 /* A statement that began a COPY the caller did not ask for: end it without moving any data. */
 static void end_unwanted_copy(struct pg_conn *c, struct result_holder *h)
 {
     ExecStatusType st = PQresultStatus(h->res);
-    holder_set(h, NULL);
+    rb_pg_holder_set(h, NULL);
     if (st == PGRES_COPY_IN) {
         PQputCopyEnd(c->pg, "runbook.pg sends no COPY data");
     } else {
         cancel_statement(c->pg);
         drain_copy_out(c);
     }
-    holder_set(h, final_result(c));
+    rb_pg_holder_set(h, final_result(c));
 }
 
 static int is_copy_status(const PGresult *res)
@@ -911,7 +303,7 @@ static const char *check_sql(lua_State *L, int index, size_t *len)
 
 static int core_exec(lua_State *L)
 {
-    struct pg_conn *c = check_conn(L, 1);
+    struct pg_conn *c = rb_pg_check_conn(L, 1);
     size_t sql_len;
     const char *sql = check_sql(L, 2, &sql_len);
     int nparams = lua_gettop(L) - 2;
@@ -920,17 +312,17 @@ static int core_exec(lua_State *L)
     struct result_holder *h;
     struct guard guard;
     if (!guard_enter(L, c, sql, sql_len, &h, &guard))
-        return push_statement_result(L, c, h);
-    holder_set(h, exec_bounded(c, sql, nparams, values));
+        return rb_pg_push_statement_result(L, c, h);
+    rb_pg_holder_set(h, rb_pg_exec_bounded(c, sql, nparams, values));
     int unwanted_copy = h->res && is_copy_status(h->res);
     if (unwanted_copy)
         end_unwanted_copy(c, h);
     guard_leave(L, c, h, sql, &guard);
     if (unwanted_copy) {
-        holder_set(h, NULL);
+        rb_pg_holder_set(h, NULL);
         return luaL_error(L, "conn:query cannot run COPY ... TO STDOUT or FROM STDIN; use conn:copy_to");
     }
-    return push_statement_result(L, c, h);
+    return rb_pg_push_statement_result(L, c, h);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -979,7 +371,7 @@ static void stream_copy(lua_State *L, struct pg_conn *c, int writer, struct copy
     size_t used = 0;
     for (;;) {
         char *row = NULL;
-        int n = get_copy_data(c, &row);
+        int n = rb_pg_get_copy_data(c, &row);
         if (n < 0)
             break; /* -1: the end; -2: a failure, which the final result reports */
         pr->rows++;
@@ -1017,7 +409,7 @@ stop:
  * raised again once the connection is back in order. */
 static int core_copy_out(lua_State *L)
 {
-    struct pg_conn *c = check_conn(L, 1);
+    struct pg_conn *c = rb_pg_check_conn(L, 1);
     size_t sql_len;
     const char *sql = check_sql(L, 2, &sql_len);
     luaL_checktype(L, 3, LUA_TFUNCTION);
@@ -1027,36 +419,36 @@ static int core_copy_out(lua_State *L)
     struct result_holder *h;
     struct guard guard;
     if (!guard_enter(L, c, sql, sql_len, &h, &guard))
-        return push_statement_result(L, c, h);
-    holder_set(h, exec_bounded(c, sql, 0, NULL));
+        return rb_pg_push_statement_result(L, c, h);
+    rb_pg_holder_set(h, rb_pg_exec_bounded(c, sql, 0, NULL));
     struct copy_progress pr = {0, 0, WRITER_OK, 0};
     if (h->res && PQresultStatus(h->res) == PGRES_COPY_OUT) {
-        holder_set(h, NULL);
+        rb_pg_holder_set(h, NULL);
         stream_copy(L, c, 3, &pr);
-        holder_set(h, final_result(c));
+        rb_pg_holder_set(h, final_result(c));
     } else if (h->res && is_copy_status(h->res)) {
         end_unwanted_copy(c, h);
     }
     guard_leave(L, c, h, sql, &guard);
     if (pr.outcome == WRITER_RAISED) {
-        holder_set(h, NULL);
+        rb_pg_holder_set(h, NULL);
         lua_pushvalue(L, pr.error_index);
         return lua_error(L);
     }
     if (pr.outcome == WRITER_FAILED) {
-        holder_set(h, NULL);
+        rb_pg_holder_set(h, NULL);
         lua_pushnil(L);
         lua_pushvalue(L, pr.error_index);
         lua_createtable(L, 0, 1);
-        set_string_field(L, "kind", "write");
+        rb_pg_set_string_field(L, "kind", "write");
         return 3;
     }
     if (!h->res || PQresultStatus(h->res) != PGRES_COMMAND_OK)
-        return push_statement_result(L, c, h);
+        return rb_pg_push_statement_result(L, c, h);
     const char *count = PQcmdTuples(h->res);
     lua_pushinteger(L, *count ? (lua_Integer)strtoll(count, NULL, 10) : pr.rows);
     lua_pushinteger(L, pr.bytes);
-    holder_set(h, NULL);
+    rb_pg_holder_set(h, NULL);
     return 2;
 }
 
@@ -1066,21 +458,21 @@ static int core_copy_out(lua_State *L)
 /* begin(conn) -> true | nil, message, details. Read-only phases get a READ ONLY transaction. */
 static int core_begin(lua_State *L)
 {
-    struct pg_conn *c = check_conn(L, 1);
+    struct pg_conn *c = rb_pg_check_conn(L, 1);
     if (PQstatus(c->pg) != CONNECTION_OK) /* a lost connection is a failure, not an open transaction */
-        return push_failure(L, PQerrorMessage(c->pg), "connection");
+        return rb_pg_push_failure(L, PQerrorMessage(c->pg), "connection");
     if (c->block != BLOCK_NONE || PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         return luaL_error(L, "a transaction is already open on this connection (transactions do not nest)");
-    struct result_holder *h = new_holder(L);
+    struct result_holder *h = rb_pg_new_holder(L);
     if (phase_is_guarded()) {
         if (!begin_read_only(c, h))
-            return push_statement_result(L, c, h);
+            return rb_pg_push_statement_result(L, c, h);
         c->block = BLOCK_GUARDED;
     } else {
-        holder_set(h, exec_bounded(c, "BEGIN", -1, NULL));
+        rb_pg_holder_set(h, rb_pg_exec_bounded(c, "BEGIN", -1, NULL));
         if (PQresultStatus(h->res) != PGRES_COMMAND_OK)
-            return push_statement_result(L, c, h);
-        holder_set(h, NULL);
+            return rb_pg_push_statement_result(L, c, h);
+        rb_pg_holder_set(h, NULL);
         c->block = BLOCK_OPEN;
     }
     lua_pushboolean(L, 1);
@@ -1091,7 +483,7 @@ static int core_begin(lua_State *L)
  * nothing to keep, and whatever a statement might have slipped through is dropped. */
 static int core_finish(lua_State *L)
 {
-    struct pg_conn *c = check_conn(L, 1);
+    struct pg_conn *c = rb_pg_check_conn(L, 1);
     int commit = lua_toboolean(L, 2);
     enum block_kind block = c->block;
     c->block = BLOCK_NONE;
@@ -1100,121 +492,22 @@ static int core_finish(lua_State *L)
         lua_pushboolean(L, 1);
         return 1;
     }
-    struct result_holder *h = new_holder(L);
-    holder_set(h, exec_bounded(c, "COMMIT", -1, NULL));
+    struct result_holder *h = rb_pg_new_holder(L);
+    rb_pg_holder_set(h, rb_pg_exec_bounded(c, "COMMIT", -1, NULL));
     if (PQresultStatus(h->res) != PGRES_COMMAND_OK)
-        return push_statement_result(L, c, h);
+        return rb_pg_push_statement_result(L, c, h);
     /* COMMIT of a transaction in which a statement failed answers ROLLBACK, without an error. */
     if (strcmp(PQcmdStatus(h->res), "ROLLBACK") == 0) {
-        holder_set(h, NULL);
+        rb_pg_holder_set(h, NULL);
         lua_pushnil(L);
         lua_pushliteral(L, "the transaction was rolled back: a statement in it had failed");
         lua_createtable(L, 0, 2);
-        set_string_field(L, "sqlstate", "25P02");
-        set_string_field(L, "kind", "server");
+        rb_pg_set_string_field(L, "sqlstate", "25P02");
+        rb_pg_set_string_field(L, "kind", "server");
         return 3;
     }
-    holder_set(h, NULL);
+    rb_pg_holder_set(h, NULL);
     lua_pushboolean(L, 1);
-    return 1;
-}
-
-/* ------------------------------------------------------------------------------------------------
- * Connection methods */
-
-static int conn_escape(lua_State *L, int identifier)
-{
-    struct pg_conn *c = check_conn(L, 1);
-    size_t len;
-    const char *s = luaL_checklstring(L, 2, &len);
-    /* libpq would silently stop at a NUL byte: a shortened literal is worse than an error. */
-    luaL_argcheck(L, memchr(s, '\0', len) == NULL, 2, "cannot contain NUL bytes");
-    char *escaped = identifier ? PQescapeIdentifier(c->pg, s, len) : PQescapeLiteral(c->pg, s, len);
-    if (escaped == NULL)
-        return push_failure(L, PQerrorMessage(c->pg), "input");
-    lua_pushstring(L, escaped);
-    PQfreemem(escaped);
-    return 1;
-}
-
-static int conn_escape_literal(lua_State *L)
-{
-    return conn_escape(L, 0);
-}
-
-static int conn_escape_identifier(lua_State *L)
-{
-    return conn_escape(L, 1);
-}
-
-/* notices() -> {{severity=, message=, sqlstate=, detail=, hint=}, ..., dropped=n}; clears them. */
-static int conn_notices(lua_State *L)
-{
-    struct pg_conn *c = check_conn(L, 1);
-    lua_createtable(L, c->notice_count, 1);
-    lua_Integer i = 0;
-    for (struct notice *n = c->notices; n; n = n->next) {
-        lua_createtable(L, 0, 5);
-        set_string_field(L, "severity", n->severity);
-        set_string_field(L, "sqlstate", n->sqlstate);
-        set_string_field(L, "message", n->message ? n->message : "");
-        set_string_field(L, "detail", n->detail);
-        set_string_field(L, "hint", n->hint);
-        lua_rawseti(L, -2, ++i);
-    }
-    if (c->notices_dropped > 0) {
-        lua_pushinteger(L, c->notices_dropped);
-        lua_setfield(L, -2, "dropped");
-    }
-    free_notices(c);
-    return 1;
-}
-
-/* info() -> {user=, host=, port=, dbname=, server_version=, backend_pid=, ssl=, label=} */
-static int conn_info(lua_State *L)
-{
-    struct pg_conn *c = check_conn(L, 1);
-    lua_createtable(L, 0, 8);
-    set_string_field(L, "user", PQuser(c->pg));
-    set_string_field(L, "host", PQhost(c->pg));
-    set_string_field(L, "port", PQport(c->pg));
-    set_string_field(L, "dbname", PQdb(c->pg));
-    set_string_field(L, "label", c->label);
-    lua_pushinteger(L, PQserverVersion(c->pg));
-    lua_setfield(L, -2, "server_version");
-    lua_pushinteger(L, PQbackendPID(c->pg));
-    lua_setfield(L, -2, "backend_pid");
-    lua_pushboolean(L, PQsslInUse(c->pg));
-    lua_setfield(L, -2, "ssl");
-    push_seconds(L, c->statement_timeout_ms);
-    lua_setfield(L, -2, "statement_timeout");
-    return 1;
-}
-
-/* set_statement_timeout(seconds) -> previous seconds | nil, message. Outside transactions only: a SET
- * inside one would be undone by its rollback. */
-static int conn_set_statement_timeout(lua_State *L)
-{
-    struct pg_conn *c = check_conn(L, 1);
-    long long ms = timeout_ms(L, 2, luaL_checknumber(L, 2));
-    if (PQstatus(c->pg) != CONNECTION_OK)
-        return push_failure(L, PQerrorMessage(c->pg), "connection");
-    if (c->block != BLOCK_NONE || PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-        return luaL_error(L, "set_statement_timeout cannot be called inside a transaction");
-    long long previous = c->statement_timeout_ms;
-    if (!apply_statement_timeout(c, ms))
-        return push_failure(L, PQerrorMessage(c->pg), "connection");
-    push_seconds(L, previous);
-    return 1;
-}
-
-static int conn_tostring(lua_State *L)
-{
-    struct pg_conn *c = luaL_checkudata(L, 1, CONN_META);
-    if (c->pg)
-        lua_pushfstring(L, "PostgreSQL connection %s", c->label);
-    else
-        lua_pushliteral(L, "PostgreSQL connection (closed)");
     return 1;
 }
 
@@ -1228,14 +521,14 @@ static int core_conninfo_secrets(lua_State *L)
     const char *conninfo = luaL_checkstring(L, 1);
     if (rb_dynlib_load(&rb_libpq) != 0) {
         lua_pushnil(L);
-        push_message(L, rb_libpq.error);
+        rb_pg_push_message(L, rb_libpq.error);
         return 2;
     }
     char *error = NULL;
     PQconninfoOption *options = PQconninfoParse(conninfo, &error);
     if (options == NULL) {
         lua_pushnil(L);
-        push_message(L, error ? error : "out of memory");
+        rb_pg_push_message(L, error ? error : "out of memory");
         PQfreemem(error);
         return 2;
     }
@@ -1296,7 +589,7 @@ static int core_library_version(lua_State *L)
 }
 
 static const luaL_Reg core_functions[] = {
-    {"connect", core_connect},
+    {"connect", rb_pg_connect},
     {"exec", core_exec},
     {"copy_out", core_copy_out},
     {"begin", core_begin},
@@ -1309,38 +602,13 @@ static const luaL_Reg core_functions[] = {
     {NULL, NULL},
 };
 
-static const luaL_Reg conn_methods[] = {
-    {"close", conn_close},
-    {"escape_literal", conn_escape_literal},
-    {"escape_identifier", conn_escape_identifier},
-    {"notices", conn_notices},
-    {"info", conn_info},
-    {"set_statement_timeout", conn_set_statement_timeout},
-    {NULL, NULL},
-};
-
 /* The module table; `methods` is the connection's __index table, which runbook.pg extends in Lua. */
 int luaopen_runbook_pg_core(lua_State *L)
 {
-    luaL_newmetatable(L, RESULT_META);
-    lua_pushcfunction(L, result_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
-
-    luaL_newmetatable(L, CONN_META);
-    luaL_newlib(L, conn_methods);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "__index");
-    lua_pushcfunction(L, conn_close);
-    lua_setfield(L, -3, "__gc");
-    lua_pushcfunction(L, conn_close);
-    lua_setfield(L, -3, "__close");
-    lua_pushcfunction(L, conn_tostring);
-    lua_setfield(L, -3, "__tostring");
-
+    rb_pg_open_results(L);
+    rb_pg_push_conn_methods(L);
     luaL_newlib(L, core_functions);
     lua_insert(L, -2);
     lua_setfield(L, -2, "methods");
-    lua_remove(L, -2); /* the metatable */
     return 1;
 }
