@@ -143,5 +143,7 @@ void rb_open_hasher_type(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, hasher_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, hasher_gc);
+    lua_setfield(L, -2, "__close");
     lua_pop(L, 1);
 }

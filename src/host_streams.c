@@ -242,5 +242,7 @@ void rb_open_stream_types(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, output_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, output_gc); /* like __gc: releases, without the fsync close() does; idempotent */
+    lua_setfield(L, -2, "__close");
     lua_pop(L, 1);
 }
