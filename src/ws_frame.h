@@ -1,5 +1,5 @@
 /* RFC 6455 framing as pure functions of their inputs (no I/O, no allocation), so a fuzzer can drive
- * the decoder with arbitrary bytes. websocket.c does the I/O around them. */
+ * the decoder with arbitrary bytes. ws.c does the I/O around them. */
 #ifndef RUNBOOK_WS_FRAME_H
 #define RUNBOOK_WS_FRAME_H
 #include <stddef.h>

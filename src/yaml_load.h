@@ -1,5 +1,6 @@
 /* YAML to Lua values, as a function of its input only (no files, no globals): the entry point a
- * fuzzer calls. See yaml.c for how scalars are typed. */
+ * fuzzer calls. See yaml.c for how scalars are typed. Not named yaml.h after its file: with -Isrc that
+ * name would hide libyaml's <yaml.h>, which yaml.c and versions.c include. */
 #ifndef RUNBOOK_YAML_LOAD_H
 #define RUNBOOK_YAML_LOAD_H
 #include <lua.h>

@@ -1,4 +1,4 @@
-/* Fuzz target: the PostgreSQL array literal parser (src/pg.c, rb_pg_parse_array), which turns the
+/* Fuzz target: the PostgreSQL array literal parser (src/pg_array.c, rb_pg_parse_array), which turns the
  * server's text for int[], float8[], bool[] and text[] columns into Lua tables. Input: byte 0 picks
  * the element type, the rest is the literal. On success exactly one table is pushed; on failure
  * nothing, with a reason and an offset inside the text. */
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "pg.h"
+#include "pg_array.h"
 
 static lua_State *L;
 

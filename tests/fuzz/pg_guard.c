@@ -1,4 +1,4 @@
-/* Fuzz target: the read-only guard's statement check (src/pg.c, rb_pg_guard_reason), a lexer over SQL
+/* Fuzz target: the read-only guard's statement check (src/pg_guard.c, rb_pg_guard_reason), a lexer over SQL
  * text that decides whether a statement may run while planning. Memory safety and termination only:
  * what it refuses is checked by the unit and PostgreSQL tests. The text is not NUL-terminated. */
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "pg.h"
+#include "pg_guard.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

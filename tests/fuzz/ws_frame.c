@@ -1,4 +1,4 @@
-/* Fuzz target: the WebSocket frame reader (src/ws_frame.c), as websocket.c drives it.
+/* Fuzz target: the WebSocket frame reader (src/ws_frame.c), as ws.c drives it.
  * Input: byte 0 picks the frame size limit, byte 1 the sizes in which the stream arrives, the rest is
  * what the server sent. The stream is decoded twice, all at once and in pieces (a read may end
  * anywhere), and both must tell the same story: same messages, control frames and error. Every event

@@ -1,7 +1,7 @@
-/* Fuzz target: how websocket.c reads the server's answer to the upgrade request (the response head's
- * headers, and a refusal's chunked body). Those readers are static in websocket.c, so this file
+/* Fuzz target: how ws.c reads the server's answer to the upgrade request (the response head's
+ * headers, and a refusal's chunked body). Those readers are static in ws.c, so this file
  * includes it whole and calls them as ws_connect and push_refusal do. Input: a response, head and body. */
-#include "../../src/websocket.c"
+#include "../../src/ws.c"
 
 #include <stdio.h>
 

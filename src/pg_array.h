@@ -1,7 +1,7 @@
-/* The parts of runbook.pg_core that work without a server: the read-only guard's statement check and the
- * array literal parser. Exported so that fuzzers and unit tests can call them directly. */
-#ifndef RUNBOOK_PG_H
-#define RUNBOOK_PG_H
+/* PostgreSQL array literals to Lua values (pg_array.c): how runbook.pg_core decodes array columns.
+ * A pure function of its input, so that fuzzers and unit tests can call it directly. */
+#ifndef RUNBOOK_PG_ARRAY_H
+#define RUNBOOK_PG_ARRAY_H
 #include <lua.h>
 #include <stddef.h>
 
@@ -12,11 +12,6 @@ enum rb_pg_element {
     RB_PG_ELEMENT_FLOAT,
     RB_PG_ELEMENT_BOOLEAN,
 };
-
-/* Why the read-only guard refuses `sql` before sending it: returns 1 and writes the reason to `why`
- * (NUL-terminated, truncated to why_size), or returns 0 when the statement may be sent.
- * `sql` need not be NUL-terminated. */
-int rb_pg_guard_reason(const char *sql, size_t len, char *why, size_t why_size);
 
 /* Parses a PostgreSQL array literal ("{1,2,NULL}", "[0:1]={{a,b},{c,d}}") and pushes it as nested Lua
  * sequences (NULL elements are cjson's null, a NULL light userdata). Returns 0 on success; on a malformed
