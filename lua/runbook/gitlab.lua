@@ -38,6 +38,18 @@ local SERVICE = {
   label = "gitlab", name = "GitLab", noun = "GitLab", url_shape = "http(s)://host[/path][/api/v4]",
   api_url = function(url) return gitlab.api_url(url) end, message = gitlab.message,
   token_env = "GITLAB_TOKEN", token_header = "PRIVATE-TOKEN", token_prefix = "",
+  -- http:// sent to https://, a wrong relative URL root sent to the sign-in page.
+  redirect = {
+    base_of = function(path) return path:match("^(.-)/api/v4/") or path:match("^(.-)/users/sign_in") end,
+    elsewhere = "it leads to another server (a single sign-on page?); give the URL GitLab itself answers on",
+    suggest = "the URL is probably not GitLab's base URL; try -p gitlab=",
+    otherwise = "the URL is probably not GitLab's; give its base URL (-p gitlab=https://gitlab.example.com)",
+  },
+  advice = {
+    [401] = "; GitLab does not accept the token (expired, revoked, or for another instance?)",
+    [403] = "; the token's user must be an administrator, and the token needs the api scope",
+    [429] = "; GitLab's rate limit held for longer than the retries waited",
+  },
 }
 
 local Client = rest.class(SERVICE)
@@ -56,31 +68,6 @@ end
 function gitlab.connect(opts)
   opts = opts or {}
   return rest.connect(Client, opts.url, opts)
-end
-
--- After a redirect (http:// sent to https://, a wrong relative URL root sent to the sign-in page): the
--- base URL to give instead, when the target shows it.
-function Client:redirect_advice(to, elsewhere)
-  local prefix = to.path:match("^(.-)/api/v4/") or to.path:match("^(.-)/users/sign_in")
-  local suggestion = prefix and (to.origin .. prefix)
-  if elsewhere then
-    return "it leads to another server (a single sign-on page?); give the URL GitLab itself answers on"
-  elseif suggestion and gitlab.api_url(suggestion) ~= self.api_url then
-    return "the URL is probably not GitLab's base URL; try -p gitlab=" .. suggestion
-  end
-  return "the URL is probably not GitLab's; give its base URL (-p gitlab=https://gitlab.example.com)"
-end
-
--- Advice after an unexpected status, for the usual causes.
-function Client:advice(method, path, resp, message)
-  if resp.status == 401 then
-    return "; GitLab does not accept the token (expired, revoked, or for another instance?)"
-  elseif resp.status == 403 then
-    return "; the token's user must be an administrator, and the token needs the api scope"
-  elseif resp.status == 429 then
-    return "; GitLab's rate limit held for longer than the retries waited"
-  end
-  return ""
 end
 
 -- Paths here carry their query (the next page's comes from a Link header); messages show the path alone.

@@ -31,6 +31,27 @@ local SERVICE = {
   label = "hub", name = "hub", noun = "the hub", url_shape = "http(s)://host[/prefix][/hub/api]",
   api_url = function(url) return hub.api_url(url) end, message = hub_message,
   token_env = "JUPYTERHUB_API_TOKEN", token_header = "Authorization", token_prefix = "token ",
+  -- The hub sends unknown paths to /hub/..., a proxy sends http:// to https:// or to a login page; the
+  -- base URL is the part before /hub/.
+  redirect = {
+    base_of = function(path)
+      local prefix = path:match("^(.-)/hub/") or path:match("^(.-)/hub$")
+      return prefix and (prefix .. "/")
+    end,
+    elsewhere = "it leads to another server (a login page? an authenticating proxy in front of the hub?); " ..
+      "give the URL the hub itself answers on",
+    suggest = "the URL is probably not the hub's base URL; try -p hub=",
+    otherwise = "the URL is probably not the hub's; give the hub's base URL (-p hub=https://hub.example.org/)",
+  },
+  advice = {
+    [401] = "; the hub does not accept the token (expired, revoked, or for another hub?)",
+    -- JupyterHub 3 answers an unknown token like an anonymous request: 403, naming the scopes.
+    [403] = function(_, message)
+      return (message or ""):find("requires", 1, true) and "; the token is not valid for this hub, or lacks that scope"
+        or "; the token is not valid for this hub, or lacks a scope this needs (a service token with admin:users, admin:servers, list:users, read:users, read:hub)"
+    end,
+    [404] = function(path) return path == "/" and "; this URL is not a JupyterHub API" or "" end,
+  },
 }
 
 -- "https://hub.example.org", ".../hub", ".../hub/api" and ".../hub/api/" all mean the same API.
@@ -65,34 +86,6 @@ local Client = rest.class(SERVICE)
 function hub.connect(opts)
   opts = opts or {}
   return rest.connect(Client, opts.url or os.getenv("JUPYTERHUB_API_URL"), opts)
-end
-
--- After a redirect (the hub sends unknown paths to /hub/..., a proxy sends http:// to https:// or to a
--- login page): which base URL to give instead, when the target shows it (the part before /hub/).
-function Client:redirect_advice(to, elsewhere)
-  local prefix = to.path:match("^(.-)/hub/") or to.path:match("^(.-)/hub$")
-  local suggestion = prefix and (to.origin .. prefix .. "/")
-  if elsewhere then
-    return "it leads to another server (a login page? an authenticating proxy in front of the hub?); " ..
-      "give the URL the hub itself answers on"
-  elseif suggestion and hub.api_url(suggestion) ~= self.api_url then
-    return "the URL is probably not the hub's base URL; try -p hub=" .. suggestion
-  end
-  return "the URL is probably not the hub's; give the hub's base URL (-p hub=https://hub.example.org/)"
-end
-
--- Advice after an unexpected status, for the usual causes.
-function Client:advice(method, path, resp, message)
-  if resp.status == 401 then
-    return "; the hub does not accept the token (expired, revoked, or for another hub?)"
-  elseif resp.status == 403 then
-    -- JupyterHub 3 answers an unknown token like an anonymous request: 403, naming the scopes.
-    return (message or ""):find("requires", 1, true) and "; the token is not valid for this hub, or lacks that scope"
-      or "; the token is not valid for this hub, or lacks a scope this needs (a service token with admin:users, admin:servers, list:users, read:users, read:hub)"
-  elseif resp.status == 404 and path == "/" then
-    return "; this URL is not a JupyterHub API"
-  end
-  return ""
 end
 
 -- GET / answering 404 means the URL is not a JupyterHub API: a failure, not an absent document.

@@ -13,9 +13,12 @@
 --     api_url = gitlab.api_url,      -- url -> the API's base URL | nil, message
 --     token_env = "GITLAB_TOKEN", token_header = "PRIVATE-TOKEN", token_prefix = "",
 --     message = gitlab.message,      -- response -> the service's own error message | nil
+--     redirect = {                   -- what to say after a redirect (see Base:redirect_advice)
+--       base_of = function(path) ... end, -- the base URL's path, from the path redirected to | nil
+--       elsewhere = "...", suggest = "... try -p gitlab=", otherwise = "...",
+--     },
+--     advice = { [401] = "; ...", [403] = function(path, message) return "; ..." end }, -- by status
 --   }
---   function Client:advice(method, path, resp, message) ... end  -- after an unexpected status ("" for none)
---   function Client:redirect_advice(to, elsewhere) ... end        -- after a redirect (see redirected)
 --
 -- Not for runbooks (it is not in runbook.public): they use the service modules.
 local host = require "runbook.host"
@@ -140,6 +143,24 @@ function Base:redirected(method, path, resp)
   return self:failure("the server redirected %s %s to %s: %s", method, from_path,
     util.redact_url(to.location):sub(1, 300), self:redirect_advice(to, elsewhere)),
     { status = resp.status, location = resp.headers.location }
+end
+
+-- The service's advice after a redirect: `to` is on another server; or it shows the service's base URL
+-- (a prefix, a relative URL root) and that differs from ours; or neither.
+function Base:redirect_advice(to, elsewhere)
+  local words = self.service.redirect
+  if elsewhere then return words.elsewhere end
+  local base = words.base_of(to.path)
+  local suggestion = base and (to.origin .. base)
+  if suggestion and self.service.api_url(suggestion) ~= self.api_url then return words.suggest .. suggestion end
+  return words.otherwise
+end
+
+-- The service's advice after an unexpected status, for its usual causes ("" when it has none).
+function Base:advice(method, path, resp, message)
+  local advice = self.service.advice[resp.status]
+  if type(advice) == "function" then return advice(path, message) end
+  return advice or ""
 end
 
 -- How a request path is shown in messages.
