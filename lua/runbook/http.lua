@@ -31,16 +31,6 @@ local function retry_after_seconds(value)
   return nil -- an HTTP date: rare for APIs; fall back to our own backoff
 end
 
--- One attempt: returns a response table or nil, message, class.
-local function attempt(opts)
-  local transfer = core.start(opts)
-  sched.await(transfer)
-  local status, headers, body, seconds = transfer:result()
-  transfer:cancel()
-  if not status then return nil, headers, body end
-  return { status = status, headers = headers, body = body, time = seconds }
-end
-
 -- Where a request goes, as "host" and "host:port" (no user info).
 local function host_of(url)
   local authority = (url:match("^%a[%w+.-]*://([^/?#]*)") or ""):gsub("^.*@", "")

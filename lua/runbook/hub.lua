@@ -7,10 +7,11 @@
 --   assert(client:delete_user("bob"))                 -- true, "deleted" | true, "already gone" | nil, message
 --
 -- The token comes from token_file or JUPYTERHUB_API_TOKEN, never from the command line, and never
--- appears in any message. Failures come back as nil, message, details; misuse raises.
-local host = require "runbook.host"
+-- appears in any message. Failures come back as nil, message, details; misuse raises. What every
+-- service client shares (token, requests, hints, redirects, paging) is in runbook.rest.
 local http = require "runbook.http"
 local json = require "runbook.json"
+local rest = require "runbook.rest"
 local util = require "runbook.util"
 
 local hub = {}
@@ -18,10 +19,40 @@ local hub = {}
 local PAGINATION = "application/jupyterhub-pagination+json"
 local MAX_PAGE = 200 -- the hub caps pages at api_page_max_limit, 200 by default
 
-local Client = {}
-Client.__index = Client
-Client.__name = "runbook.hub.Client"
-Client.__tostring = function(c) return "hub client for " .. c.api_url end
+-- The hub's error message, when it sent one ({"status": 403, "message": "..."}).
+local function hub_message(resp)
+  local doc = json.decode(resp.body)
+  if type(doc) == "table" and type(doc.message) == "string" then return doc.message end
+  local text = resp.body:gsub("%s+", " "):sub(1, 200)
+  return text ~= "" and text or nil
+end
+
+local SERVICE = {
+  label = "hub", name = "hub", noun = "the hub", url_shape = "http(s)://host[/prefix][/hub/api]",
+  api_url = function(url) return hub.api_url(url) end, message = hub_message,
+  token_env = "JUPYTERHUB_API_TOKEN", token_header = "Authorization", token_prefix = "token ",
+  -- The hub sends unknown paths to /hub/..., a proxy sends http:// to https:// or to a login page; the
+  -- base URL is the part before /hub/.
+  redirect = {
+    base_of = function(path)
+      local prefix = path:match("^(.-)/hub/") or path:match("^(.-)/hub$")
+      return prefix and (prefix .. "/")
+    end,
+    elsewhere = "it leads to another server (a login page? an authenticating proxy in front of the hub?); " ..
+      "give the URL the hub itself answers on",
+    suggest = "the URL is probably not the hub's base URL; try -p hub=",
+    otherwise = "the URL is probably not the hub's; give the hub's base URL (-p hub=https://hub.example.org/)",
+  },
+  advice = {
+    [401] = "; the hub does not accept the token (expired, revoked, or for another hub?)",
+    -- JupyterHub 3 answers an unknown token like an anonymous request: 403, naming the scopes.
+    [403] = function(_, message)
+      return (message or ""):find("requires", 1, true) and "; the token is not valid for this hub, or lacks that scope"
+        or "; the token is not valid for this hub, or lacks a scope this needs (a service token with admin:users, admin:servers, list:users, read:users, read:hub)"
+    end,
+    [404] = function(path) return path == "/" and "; this URL is not a JupyterHub API" or "" end,
+  },
+}
 
 -- "https://hub.example.org", ".../hub", ".../hub/api" and ".../hub/api/" all mean the same API.
 -- Credentials in the URL (https://user:password@host) are refused, not stripped: the URL is a
@@ -40,156 +71,43 @@ function hub.api_url(url)
         .. "and the URL without them", util.redact_url(url))
     end
   end
-  if type(url) ~= "string" or not url:match("^https?://[^/]+") then
-    return nil, string.format("'%s' is not a hub URL (expected http(s)://host[/prefix][/hub/api])", tostring(url))
-  end
-  url = url:gsub("/+$", "")
+  local err
+  url, err = rest.base_url(url, SERVICE)
+  if not url then return nil, err end
   if url:match("/hub/api$") then return url end
   if url:match("/hub$") then return url .. "/api" end
   return url .. "/hub/api"
 end
 
-local function read_token(opts)
-  if opts.token_file then
-    local text, err = host.read_file(opts.token_file)
-    if not text then return nil, "cannot read the hub token: " .. err end
-    local st = host.stat(opts.token_file)
-    if st and st.mode & tonumber("077", 8) ~= 0 then
-      require("runbook.ui").warn(string.format("token file %s is readable by other users (mode %o); chmod 600 it",
-        opts.token_file, st.mode))
-    end
-    local token = util.trim(text)
-    if token == "" then return nil, "the hub token file " .. opts.token_file .. " is empty" end
-    return token
-  end
-  local token = os.getenv("JUPYTERHUB_API_TOKEN")
-  if token and token ~= "" then return util.trim(token) end
-  return nil, "no hub token: set JUPYTERHUB_API_TOKEN or give a token file (-p token_file=PATH)"
-end
+local Client = rest.class(SERVICE)
 
 -- connect{url=, token_file=, ca_file=, insecure=, timeout=} -> client | nil, message
 -- url defaults to JUPYTERHUB_API_URL. Nothing is sent until the first call.
 function hub.connect(opts)
   opts = opts or {}
-  local api, err = hub.api_url(opts.url or os.getenv("JUPYTERHUB_API_URL"))
-  if not api then return nil, err end
-  local token
-  token, err = read_token(opts)
-  if not token then return nil, err end
-  require("runbook.secrets").remember(token) -- whatever echoes it (a hostile 401 body) shows ***
-  return setmetatable({
-    api_url = api,
-    host = api:match("^https?://([^/]+)"),
-    token = token,
-    tls = { ca_file = opts.ca_file, insecure = opts.insecure },
-    timeout = opts.timeout or 30,
-  }, Client)
+  return rest.connect(Client, opts.url or os.getenv("JUPYTERHUB_API_URL"), opts)
 end
 
--- The hub's error message, when it sent one ({"status": 403, "message": "..."}).
-local function hub_message(resp)
-  local doc = json.decode(resp.body)
-  if type(doc) == "table" and type(doc.message) == "string" then return doc.message end
-  local text = resp.body:gsub("%s+", " "):sub(1, 200)
-  return text ~= "" and text or nil
+-- GET / answering 404 means the URL is not a JupyterHub API: a failure, not an absent document.
+function Client:absent(path)
+  return path ~= "/"
 end
 
-local function status_text(resp)
-  local message = hub_message(resp)
-  return "HTTP " .. resp.status .. (message and (": " .. message) or "")
-end
-
-local HINTS = {
-  connect = " (is the hub running, and is the URL right?)",
-  tls = " (TLS verification failed: give the hub's CA with -p ca_file=...)",
-  tls_handshake = " (the TLS handshake failed: is the URL's scheme, http:// or https://, and its port right?)",
-}
-
-local function with_hint(client, err, detail)
-  return string.format("hub %s: %s%s", client.host, err, detail and HINTS[detail.kind] or ""), detail
-end
-
--- A redirect means the URL is not the API (the hub sends unknown paths to /hub/..., a proxy sends
--- http:// to https:// or to a login page): say where it leads and, when the target shows it, which
--- base URL to give instead (the part before /hub/).
-local function redirect_message(client, method, path, resp)
-  local url = client.api_url .. path
-  local to = http.redirect(url, resp)
-  if not to then return nil end
-  local origin, from_path = url:match("^(%a[%w+.-]*://[^/?#]*)([^?#]*)")
-  local advice
-  local prefix = to.path:match("^(.-)/hub/") or to.path:match("^(.-)/hub$")
-  local suggestion = prefix and (to.origin .. prefix .. "/")
-  if to.origin ~= origin:lower() and to.origin:gsub("^%a+", "") ~= origin:lower():gsub("^%a+", "") then
-    advice = "it leads to another server (a login page? an authenticating proxy in front of the hub?); " ..
-      "give the URL the hub itself answers on"
-  elseif suggestion and hub.api_url(suggestion) ~= client.api_url then
-    advice = "the URL is probably not the hub's base URL; try -p hub=" .. suggestion
-  else
-    advice = "the URL is probably not the hub's; give the hub's base URL (-p hub=https://hub.example.org/)"
-  end
-  return string.format("hub %s: the server redirected %s %s to %s: %s", client.host, method, from_path,
-    util.redact_url(to.location):sub(1, 300), advice)
-end
-
-function Client:request_options(method, path, opts)
-  opts = opts or {}
-  local url = self.api_url .. path
-  if opts.query then
-    local q = util.query(opts.query)
-    if q ~= "" then url = url .. "?" .. q end
-  end
-  return {
-    method = method, url = url, json = opts.json, timeout = self.timeout,
-    headers = { Authorization = "token " .. self.token, Accept = opts.accept or "application/json" },
-    ca_file = self.tls.ca_file, insecure = self.tls.insecure,
-  }
-end
-
--- request(method, path, {query=, json=, accept=}) -> response | nil, message, details
-function Client:request(method, path, opts)
-  local resp, err, detail = http.request(self:request_options(method, path, opts))
-  if not resp then return nil, with_hint(self, err, detail) end
-  return resp
-end
-
--- An error message for a response the caller did not expect, with advice for the usual causes.
-function Client:unexpected(method, path, resp)
-  local redirected = redirect_message(self, method, path, resp)
-  if redirected then return redirected, { status = resp.status, location = resp.headers.location } end
-  local advice = ""
-  if resp.status == 401 then
-    advice = "; the hub does not accept the token (expired, revoked, or for another hub?)"
-  elseif resp.status == 403 then
-    -- JupyterHub 3 answers an unknown token like an anonymous request: 403, naming the scopes.
-    local message = hub_message(resp) or ""
-    advice = message:find("requires", 1, true) and "; the token is not valid for this hub, or lacks that scope"
-      or "; the token is not valid for this hub, or lacks a scope this needs (a service token with admin:users, admin:servers, list:users, read:users, read:hub)"
-  elseif resp.status == 404 and path == "/" then
-    advice = "; this URL is not a JupyterHub API"
-  end
-  return string.format("hub %s: %s %s: %s%s", self.host, method, path, status_text(resp), advice),
-    { status = resp.status, message = hub_message(resp) }
-end
-
-local function decode_get(client, path, resp, err, detail)
-  if not resp then return nil, with_hint(client, err, detail) end
-  if resp.status == 404 and path ~= "/" then return false end
-  if resp.status ~= 200 then return nil, client:unexpected("GET", path, resp) end
-  local doc, decode_err = http.decode(resp)
-  if doc == nil then return nil, string.format("hub %s: GET %s: %s", client.host, path, decode_err) end
-  return doc
+-- The document alone: hub callers take a second value only as the message of a failure.
+local function document(doc, ...)
+  if doc then return doc end
+  return doc, ...
 end
 
 -- GET a JSON document: doc | false (404) | nil, message, details
 function Client:get_json(path, opts)
-  return decode_get(self, path, http.request(self:request_options("GET", path, opts)))
+  return document(rest.Client.get_json(self, path, opts))
 end
 
 -- Starts a GET now; the returned function finishes it with get_json's results.
 function Client:start_get(path, opts)
-  local pending = http.start(self:request_options("GET", path, opts))
-  return function() return decode_get(self, path, pending:wait()) end
+  local finish = rest.Client.start_get(self, path, opts)
+  return function() return document(finish()) end
 end
 
 -- info() -> {version = "3.0.0", major = 3, minor = 0} | nil, message. Cached.
@@ -198,7 +116,7 @@ function Client:info()
   local doc, err, detail = self:get_json("/")
   if not doc then return nil, err, detail end
   if type(doc) ~= "table" or type(doc.version) ~= "string" then
-    return nil, string.format("hub %s: GET /hub/api/ did not name a JupyterHub version; is this a JupyterHub?", self.host)
+    return nil, self:failure("GET /hub/api/ did not name a JupyterHub version; is this a JupyterHub?")
   end
   local major, minor = doc.version:match("^(%d+)%.(%d+)")
   self._info = { version = doc.version, major = tonumber(major) or 0, minor = tonumber(minor) or 0 }
@@ -209,7 +127,7 @@ end
 -- message: the first request that needs a valid token, so a wrong one is reported as such.
 function Client:whoami()
   local doc, err, detail = self:get_json("/user")
-  if doc == false then return nil, string.format("hub %s: GET /hub/api/user: HTTP 404", self.host), { status = 404 } end
+  if doc == false then return nil, self:failure("GET /hub/api/user: HTTP 404"), { status = 404 } end
   return doc, err, detail
 end
 
@@ -222,7 +140,7 @@ function Client:hub_info()
   local path = "/info"
   local doc, err, detail = self:get_json(path)
   if doc == false then
-    return nil, string.format("hub %s: GET /hub/api/info: HTTP 404 (not a JupyterHub API?)", self.host), { status = 404 }
+    return nil, self:failure("GET /hub/api/info: HTTP 404 (not a JupyterHub API?)"), { status = 404 }
   end
   if not doc then return nil, err, detail end
   local function class_of(part)
@@ -252,7 +170,7 @@ end
 local function sorted_by_activity_check(client)
   local previous, seen_active = nil, false
   return function(user)
-    if type(user) ~= "table" then error("hub " .. client.host .. ": GET /users listed something that is not a user", 0) end
+    if type(user) ~= "table" then error(client:failure("GET /users listed something that is not a user"), 0) end
     local last = hub.last_activity(user)
     local ok = true
     if last == nil then
@@ -262,8 +180,8 @@ local function sorted_by_activity_check(client)
       previous, seen_active = last, true
     end
     if not ok then
-      error(string.format("hub %s: GET /users?sort=last_activity returned %s out of order; the hub did not sort, " ..
-        "so a listing that stops early could miss users: refusing it", client.host, tostring(user.name)), 0)
+      error(client:failure("GET /users?sort=last_activity returned %s out of order; the hub did not sort, " ..
+        "so a listing that stops early could miss users: refusing it", tostring(user.name)), 0)
     end
   end
 end
@@ -316,21 +234,21 @@ function Client:users(opts)
   end
   local function take(finish)
     local doc, err = finish()
-    if doc == false then error(string.format("hub %s: GET /users: HTTP 404", client.host), 0) end
+    if doc == false then error(client:failure("GET /users: HTTP 404"), 0) end
     if not doc then error(err, 0) end
     if not paginated then
-      if type(doc) ~= "table" then error("hub " .. client.host .. ": GET /users did not return a list", 0) end
+      if type(doc) ~= "table" then error(client:failure("GET /users did not return a list"), 0) end
       return doc, #doc, nil
     end
     if type(doc) ~= "table" or type(doc.items) ~= "table" or type(doc._pagination) ~= "table" then
       -- A bare list here means the pagination header was dropped on the way (a proxy?): the list
       -- would be silently cut at 200 users, the very bug this module exists to avoid.
-      error("hub " .. client.host .. ": GET /users did not return a paginated answer; refusing a possibly partial list", 0)
+      error(client:failure("GET /users did not return a paginated answer; refusing a possibly partial list"), 0)
     end
     local nxt = doc._pagination.next
     if nxt == nil or nxt == json.null then return doc.items, doc._pagination.total, nil end
     if type(nxt) ~= "table" or math.type(nxt.offset) ~= "integer" then
-      error("hub " .. client.host .. ": GET /users named a next page without its offset; refusing a possibly partial list", 0)
+      error(client:failure("GET /users named a next page without its offset; refusing a possibly partial list"), 0)
     end
     return doc.items, doc._pagination.total, nxt.offset, doc._pagination.limit
   end
@@ -369,42 +287,37 @@ function Client:users(opts)
     end
     return table.move(items, 2, #items, 1, {})
   end
-  local page, index = {}, 0
-  local next_page, page_offset = start(0), 0
-  return function()
-    while index >= #page do
-      if not next_page then return nil end
-      local items, total, next_offset, limit = take(next_page)
-      local this_offset = page_offset
-      if next_offset and #items >= 2 then next_offset = this_offset + #items - 1 end
-      -- The next page is requested before this one is handed out: the hub works while we do.
-      next_page, page_offset = next_offset and start(next_offset) or nil, next_offset
-      listing.pages = listing.pages + 1
-      if next_offset and math.type(limit) == "integer" and #items < limit then
-        note(string.format("a page had %d users where %d were promised", #items, limit))
-      end
-      if paginated then
-        items = overlapping(items)
-        local tail = items[#items]
-        last_name = type(tail) == "table" and tail.name or last_name
-      end
-      if math.type(total) == "integer" then
-        listing.first_total = listing.first_total or total
-        if total ~= listing.first_total then
-          listing.total_changed = true
-          -- In id order, users created meanwhile come last and move no one; sorted, they land
-          -- among the ones already listed.
-          if check_order then
-            note(string.format("the hub's number of users changed while listing (%d, then %d)", listing.first_total, total))
-          end
+  local page_offset = 0
+  return rest.prefetched(start(0), function(this_page)
+    local items, total, next_offset, limit = take(this_page)
+    local this_offset = page_offset
+    if next_offset and #items >= 2 then next_offset = this_offset + #items - 1 end
+    -- The next page is requested before this one is handed out: the hub works while we do.
+    local next_page = next_offset and start(next_offset) or nil
+    page_offset = next_offset
+    listing.pages = listing.pages + 1
+    if next_offset and math.type(limit) == "integer" and #items < limit then
+      note(string.format("a page had %d users where %d were promised", #items, limit))
+    end
+    if paginated then
+      items = overlapping(items)
+      local tail = items[#items]
+      last_name = type(tail) == "table" and tail.name or last_name
+    end
+    if math.type(total) == "integer" then
+      listing.first_total = listing.first_total or total
+      if total ~= listing.first_total then
+        listing.total_changed = true
+        -- In id order, users created meanwhile come last and move no one; sorted, they land
+        -- among the ones already listed.
+        if check_order then
+          note(string.format("the hub's number of users changed while listing (%d, then %d)", listing.first_total, total))
         end
       end
-      client.listed_total = total
-      page, index = check_order and sorted_page(items) or items, 0
     end
-    index = index + 1
-    return page[index]
-  end, listing
+    client.listed_total = total
+    return check_order and sorted_page(items) or items, next_page
+  end), listing
 end
 
 -- count() -> number of users (one small request) | nil, message

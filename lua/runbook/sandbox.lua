@@ -6,13 +6,8 @@ local ui = require "runbook.ui"
 
 local sandbox = {}
 
--- What runbooks may require. Loaded through the engine's require, so they share one copy.
-local PUBLIC_MODULES = {
-  ["runbook.hub"] = true, ["runbook.http"] = true, ["runbook.json"] = true, ["runbook.util"] = true,
-  ["runbook.k8s"] = true, ["runbook.pg"] = true, ["runbook.backup"] = true, ["runbook.gitlab"] = true,
-  ["runbook.storage"] = true, ["runbook.userbackup"] = true, ["runbook.k8s.access"] = true,
-  ["cjson"] = true,
-}
+-- What runbooks may require, and why: runbook.public.
+local PUBLIC_MODULES = require "runbook.public"
 
 local SAFE_BASE = { "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
                     "type", "xpcall", "rawequal", "rawget", "rawset", "rawlen", "setmetatable", "getmetatable",
