@@ -550,6 +550,8 @@ local function plan_database(ctx, dir)
     ctx:note(string.format("DROP OWNED also %s %s", g.kind == "a" and "revokes the role's privileges on" or "drops",
       g.object))
   end
+  ctx:note("sessions of the role left idle in a transaction (a running hub's reads) are ended just before the drop: " ..
+    "their locks would hold it")
   local db = ctx.state.db_shown
   local backup_dir = dir .. "/database"
   local what = string.format("%s (%s)", plural(#found.tables, "table"), plural(rows, "row"))
@@ -715,18 +717,72 @@ local function drop_check(ctx, action)
   return true
 end
 
+-- A running JupyterHub leaves its connection idle inside an open transaction after it reads (3.0 on
+-- PostgreSQL stays so for minutes, until its next write), and that transaction's locks on its tables
+-- hold DROP OWNED until the statement times out. Access is cut and the hub is restarted right after, so
+-- the role's own sessions idle in a transaction are ended first; the drop then waits LOCK_WAIT at most
+-- for a lock and, when that runs out (the hub reconnected and read again), ends them and tries again
+-- until statement_timeout has passed. Sessions of other roles are never ended: they are named instead.
+local LOCK_WAIT = "5s"
+local LOCK_NOT_AVAILABLE = "55P03"
+
+local END_IDLE_SESSIONS_SQL = [[
+SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS ended FROM pg_stat_activity
+ WHERE datname = current_database() AND usename = current_user AND pid <> pg_backend_pid()
+   AND state IN ('idle in transaction', 'idle in transaction (aborted)')]]
+
+-- Who holds a lock on something the role owns (other than this session): what the drop waits for.
+-- The state of another role's session is hidden (NULL) unless the role may read all statistics.
+local LOCK_HOLDERS_SQL = [[
+SELECT DISTINCT a.pid, a.usename AS role, coalesce(nullif(a.application_name, ''), '-') AS application,
+       a.state
+  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_class c ON c.oid = l.relation
+ WHERE l.granted AND l.pid <> pg_backend_pid() AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+ ORDER BY a.pid]]
+
+local function lock_holders(conn)
+  local rows = conn:query(LOCK_HOLDERS_SQL)
+  if not rows or #rows == 0 then return "none found now" end
+  local named = {}
+  for _, r in ipairs(rows) do
+    named[#named + 1] = string.format("pid %d (role %s, application %s%s)", r.pid, r.role, r.application,
+      r.state and (", " .. r.state) or "")
+  end
+  return table.concat(named, ", ")
+end
+
+local function drop_owned_once(conn)
+  return conn:transaction(function(c)
+    local ok, err, details = c:query("SET LOCAL lock_timeout = '" .. LOCK_WAIT .. "'")
+    if not ok then return nil, err, details end
+    ok, err, details = c:query("DROP OWNED BY current_user")
+    if not ok then return nil, err, details end
+    return true
+  end)
+end
+
 local function drop_run(ctx, action)
   local conn = database(ctx)
   local found, err = owned(ctx)
   if not found then return nil, err end
   if #found.all == 0 then return true, "the role owned nothing: dropped earlier" end
-  local result, terr = conn:transaction(function(c)
-    local ok, qerr = c:query("DROP OWNED BY current_user")
-    if not ok then return nil, qerr end
-    return true
-  end)
-  if not result then return nil, terr end
-  return true, string.format("dropped %d objects", #found.all)
+  local deadline, ended = ctx.time() + ctx.params.statement_timeout, 0
+  while true do
+    local idle, ierr = conn:query(END_IDLE_SESSIONS_SQL)
+    if not idle then return nil, ierr end
+    ended = ended + idle[1].ended
+    local dropped, derr, details = drop_owned_once(conn)
+    if dropped then break end
+    if not (details and details.sqlstate == LOCK_NOT_AVAILABLE) then return nil, derr end
+    if ctx.time() >= deadline then
+      return nil, string.format("DROP OWNED waited %ds for locks on the hub's tables and gave up; nothing was " ..
+        "dropped. Holding them: %s. End those sessions (or wait for them), then resume", ctx.params.statement_timeout,
+        lock_holders(conn))
+    end
+    ctx.log("wipe-hub-db: DROP OWNED waits for a lock; held by %s", lock_holders(conn))
+  end
+  return true, string.format("dropped %d objects%s", #found.all, ended == 0 and "" or
+    string.format(" (after ending %d session%s of the role idle in a transaction)", ended, ended == 1 and "" or "s"))
 end
 
 local function restart_check(ctx, action)

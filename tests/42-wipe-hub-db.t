@@ -183,4 +183,49 @@ is "$(db_tables)" 14 "the hub's 14 tables exist again"
 is "$(grep -c '"kind":"pg.drop_owned".*"type":"start"\|"type":"start".*"kind":"pg.drop_owned"' "$journal")" 1 "DROP OWNED ran once"
 unlike "$(cat "$journal" "$SCRATCH"/*.out 2>/dev/null)" "$PG_HUB_PASSWORD" "the password is in no journal or output"
 
+# --- sessions holding locks on the hub's tables (a running hub leaves its reads in an open transaction) ---
+# hold_lock NAME ROLE SQL: a psql session (as ROLE) that runs SQL in a transaction and then stays idle in
+# it until release_lock NAME closes its stdin (a FIFO the test holds open). NAME_backend is its backend's pid.
+hold_lock() {
+  local name=$1 role=$2 sql=$3 fd i conninfo="host=$PG_SOCKET_DIR port=$PG_PORT user=postgres dbname=jupyterhub"
+  [ "$role" = hub ] && conninfo="host=127.0.0.1 port=$PG_PORT user=hub dbname=jupyterhub"
+  mkfifo "$SCRATCH/$name.fifo"
+  PGPASSWORD=$PG_HUB_PASSWORD "$PG_BIN/psql" "$conninfo" -X -q -A -t <"$SCRATCH/$name.fifo" >"$SCRATCH/$name.out" 2>&1 &
+  on_exit "kill $! 2>/dev/null"
+  exec {fd}>"$SCRATCH/$name.fifo"; eval "${name}_fd=$fd"
+  echo "BEGIN; SELECT pg_backend_pid(); $sql" >&"$fd"
+  for i in $(seq 100); do [ -s "$SCRATCH/$name.out" ] && break; sleep 0.1; done
+  eval "${name}_backend=$(head -n 1 "$SCRATCH/$name.out")"
+}
+release_lock() { local fd_var="${1}_fd"; eval "exec ${!fd_var}>&-"; }
+session_state() { psql_hubdb "SELECT coalesce(state, '?') FROM pg_stat_activity WHERE pid = $1"; }
+
+hub_seed "$H" --generate v:3:-10d >/dev/null 2>&1
+hold_lock hubread hub "SELECT count(*) FROM users;"
+is "$(session_state "$hubread_backend")" "idle in transaction" "a session of the hub's role is idle in a transaction after reading users"
+run_rb plan wipe-hub-db -p backup_dir="$SCRATCH/backups-idle" -p statement_timeout=30 -o "$SCRATCH/plan-idle.json"
+like "$OUT" "sessions of the role left idle in a transaction .* are ended just before the drop" "the plan says the role's idle sessions will be ended"
+started=$SECONDS
+run_rb apply "$SCRATCH/plan-idle.json" --yes
+is "$RC" 0 "the wipe does not wait for that idle transaction: exit 0"
+ok $([ $((SECONDS - started)) -lt 30 ]; echo $?) "  well before the 30 s statement timeout ($((SECONDS - started)) s)"
+like "$OUT" "pg.drop_owned .*dropped [0-9]+ objects \(after ending [0-9]+ sessions? of the role idle in a transaction\)" \
+   "  it says it ended the role's idle sessions"
+is "$(session_state "$hubread_backend")" "" "  that session is gone"
+release_lock hubread
+
+for i in $(seq 50); do [ "$(db_tables)" = 14 ] && break; sleep 0.2; done
+hold_lock other postgres "LOCK TABLE public.users IN ACCESS SHARE MODE;"
+run_rb plan wipe-hub-db -p backup_dir="$SCRATCH/backups-other" -p statement_timeout=6 -o "$SCRATCH/plan-other.json"
+tables_before=$(db_tables)
+run_rb apply "$SCRATCH/plan-other.json" --yes --journal-dir "$SCRATCH/j-other"
+is "$RC" 1 "another role's transaction holding a lock on users: exit 1 after the statement timeout"
+like "$OUT" "FAILED +pg.drop_owned .*DROP OWNED waited 6s for locks on the hub's tables and gave up; nothing was dropped. Holding them: (pid [^)]*\), )*pid $other_backend \(role postgres, application psql(, idle in transaction)?\)" \
+   "  naming the session that holds it (pid, role, application; its state when the role may see it)"
+is "$(db_tables)" "$tables_before" "  the tables are all there"
+is "$(session_state "$other_backend")" "idle in transaction" "  that session of another role was not ended"
+release_lock other
+run_rb resume "$(ls "$SCRATCH"/j-other/*.journal)" --yes
+is "$RC" 0 "once it is gone, resume finishes the wipe: exit 0"
+
 done_testing
