@@ -11,6 +11,7 @@ local PUBLIC_MODULES = {
   ["runbook.hub"] = true, ["runbook.http"] = true, ["runbook.json"] = true, ["runbook.util"] = true,
   ["runbook.k8s"] = true, ["runbook.pg"] = true, ["runbook.backup"] = true, ["runbook.gitlab"] = true,
   ["runbook.storage"] = true, ["runbook.userbackup"] = true, ["runbook.k8s.access"] = true,
+  ["runbook.caps"] = true, ["runbook.ctxstate"] = true, ["runbook.dormancy"] = true,
   ["cjson"] = true,
 }
 
