@@ -8,6 +8,8 @@
 --       return client
 --     end)
 --   end
+local util = require "runbook.util"
+
 local ctxstate = {}
 
 -- once(ctx, key, make) -> ctx.state[key], made by make(ctx) the first time. A make that raises (a
@@ -19,6 +21,16 @@ function ctxstate.once(ctx, key, make)
   if value == nil then error("ctxstate.once: making '" .. tostring(key) .. "' returned nothing", 2) end
   ctx.state[key] = value
   return value
+end
+
+-- k8s(ctx) -> the Kubernetes client of the command line's --kubeconfig/--context/-n, connected once
+-- (kept as ctx.state.k8s); no kubeconfig or an unknown context is the operator's to fix: exit 2.
+function ctxstate.k8s(ctx)
+  return ctxstate.once(ctx, "k8s", function()
+    local client, err = require("runbook.k8s").connect(ctx.options) -- loaded when a runbook needs it
+    if not client then util.fail(2, err) end
+    return client
+  end)
 end
 
 return ctxstate

@@ -113,6 +113,11 @@ raises(function() ctxstate.once(c, "x", function() error("no server", 0) end) en
 is(c.state.x, nil, "  keeps nothing")
 raises(function() ctxstate.once(c, "y", function() return nil end) end, "returned nothing", "a make returning nil is a bug")
 
+local no_config = { state = {}, options = { kubeconfig = "/nonexistent/kubeconfig" } }
+like(fail_of(function() ctxstate.k8s(no_config) end), "^2: .*nonexistent/kubeconfig",
+     "ctxstate.k8s: a kubeconfig that is not there is exit 2 naming it")
+is(no_config.state.k8s, nil, "  and nothing is kept")
+
 -- ---- backup: a directory with a manifest ----
 local base = (os.getenv("TMPDIR") or "/tmp") .. "/runbook-params-caps." .. host.getpid()
 local dir = base .. "/backups/batch-0001"
