@@ -7,7 +7,6 @@ local backup = require "runbook.backup"
 local ctxstate = require "runbook.ctxstate"
 local dormancy = require "runbook.dormancy"
 local json = require "runbook.json"
-local k8s = require "runbook.k8s"
 local pg = require "runbook.pg"
 local util = require "runbook.util"
 
@@ -18,13 +17,7 @@ local n_users = dormancy.n_users
 local policy_protection = dormancy.policy_protection
 local function sql_time(t) return os.date("!%Y-%m-%d %H:%M:%S", math.floor(t)) end
 
-local function cluster(ctx)
-  return ctxstate.once(ctx, "k8s", function()
-    local client, err = k8s.connect(ctx.options)
-    if not client then util.fail(2, err) end
-    return client
-  end)
-end
+local function cluster(ctx) return ctxstate.k8s(ctx) end
 
 -- What the operator types to confirm: the hub's namespace.
 local function target_name(ctx) return cluster(ctx).namespace end
