@@ -232,13 +232,13 @@ GitLab's user (username, is_admin, last_activity_on, created_at, ...).
 The same policy for a JupyterHub whose hub cannot start (its users table is too large), applied in
 its database with the hub stopped, is the runbook delete-dormant-db.]],
   params = params,
-  policy = { exclude = "function", protected_users = "list" },
+  policy = dormancy.policy(),
   steps = {
     "Read GitLab's version and check the token is an administrator's",
     "List the users (keyset pages of GET /users) and judge each: blocked, bots, internal users, admins, protected or excluded users, users active within `days` and new accounts within `grace_days` are kept",
-    "Cap the plan at max_actions users, and at what is left of max_per_day after today's earlier runs",
+    dormancy.STEP_CAPS,
     "For each user, GET /users/:id again, skip if anything changed, then POST /users/:id/deactivate (GitLab's 403 is a skip)",
-    "Report what was done, skipped (by reason) and failed, and today's count against max_per_day",
+    dormancy.STEP_REPORT,
   },
 
   -- The target is what the operator types: GitLab's host. Parameters are checked here, before
@@ -263,13 +263,8 @@ its database with the hub stopped, is the runbook delete-dormant-db.]],
     [DEACTIVATE] = { concurrent = true, on_failure = "continue", check = deactivate_check, run = deactivate_run },
   },
 
-  report = function(ctx, results)
-    local p = ctx.params
-    local lines = { string.format("Deactivated %s on %s.", util.count(ctx.state.changed or 0, "user"), target_name(ctx)) }
-    local today = limits(ctx):today()
-    if p.max_per_day > 0 and today then
-      lines[#lines + 1] = string.format("Today (UTC): %d of max_per_day %d.", today, p.max_per_day)
-    end
-    return lines
+  report = function(ctx)
+    return { string.format("Deactivated %s on %s.", util.count(ctx.state.changed or 0, "user"), target_name(ctx)),
+             limits(ctx):today_line() }
   end,
 }

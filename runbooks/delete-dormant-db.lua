@@ -404,13 +404,13 @@ FROM, users first (psql \copy).
 
 GitLab's own users are deactivated (not deleted) by the runbook deactivate-dormant.]],
   params = params,
-  policy = { exclude = "function", protected_users = "list" },
+  policy = dormancy.policy(),
   steps = {
     "Check the hub deployment has 0 replicas and no pods",
     "Find the dormant users with the dormancy query, batch by batch, and judge each: admins, users with a server, protected or excluded users are kept",
-    "Cap the plan at max_actions users, and at what is left of max_per_day after today's earlier runs",
+    dormancy.STEP_CAPS,
     "For each batch, check the hub is still stopped; in one transaction lock and re-check the rows, COPY them and their dependent rows to a verified backup, DELETE",
-    "Report what was done, skipped (by reason) and failed, and today's count against max_per_day",
+    dormancy.STEP_REPORT,
   },
 
   -- The target is what the operator types: the hub's namespace. Parameters are checked here, before
@@ -436,14 +436,9 @@ GitLab's own users are deactivated (not deleted) by the runbook deactivate-dorma
     [DELETE_BATCH] = { check = batch_check, run = batch_run },
   },
 
-  report = function(ctx, results)
-    local p = ctx.params
-    local lines = { string.format("Deleted %d dormant users from the hub's database (backups under %s).",
-      ctx.state.changed or 0, p.backup_dir) }
-    local today = limits(ctx):today()
-    if p.max_per_day > 0 and today then
-      lines[#lines + 1] = string.format("Today (UTC): %d of max_per_day %d.", today, p.max_per_day)
-    end
-    return lines
+  report = function(ctx)
+    return { string.format("Deleted %d dormant users from the hub's database (backups under %s).",
+               ctx.state.changed or 0, ctx.params.backup_dir),
+             limits(ctx):today_line() }
   end,
 }

@@ -179,6 +179,7 @@ run_rb plan deactivate-dormant --journal-dir "$J" -p max_per_day=8 --policy "$SC
 is "$(count day-b.json 'len(d["actions"])')" 3 "  a second plan for the same room, of three other users"
 run_rb apply "$SCRATCH/day-a.json" --journal-dir "$J" --yes
 is "$RC" 0 "the first of two plans made for the same room applies"; is "$(posts)" 8 "  8 deactivations today"
+like "$OUT$ERR" "Today \(UTC\): 8 of max_per_day 8\." "  the report counts the day against max_per_day"
 run_rb apply "$SCRATCH/day-b.json" --journal-dir "$J" --yes
 is "$RC" 4 "the second plan, applied after it, stops at the day's cap: exit 4"
 like "$OUT" "skipped +gitlab.deactivate_user .*: over today's cap \(max_per_day 8, 8 done today\)" "  each action skipped for today's cap"

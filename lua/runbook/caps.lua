@@ -86,9 +86,10 @@ function Caps:release(amount)
   if self.daily then self.daily.used = self.daily.used - amount end
 end
 
--- today() -> the day's count as applying left it, or nil when nothing was reserved (or no per-day cap).
-function Caps:today()
-  return self.daily and self.daily.used
+-- today_line() -> "Today (UTC): N of max_per_day M." for a run's report | nil when nothing was reserved.
+function Caps:today_line()
+  if self.per_day == 0 or not self.daily then return nil end
+  return string.format("Today (UTC): %d of max_per_day %d.", self.daily.used, self.per_day)
 end
 
 return caps

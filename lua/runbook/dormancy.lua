@@ -54,6 +54,13 @@ function dormancy.caps(ctx, kind, target)
   return caps.of(ctx, { kind = kind, target = target, per_run = ctx.params.max_actions, per_day = ctx.params.max_per_day })
 end
 
+-- What a site policy file may set for these runbooks, besides any parameter.
+function dormancy.policy() return { exclude = "function", protected_users = "list" } end
+
+-- The steps both runbooks take, as `runbook show` lists them.
+dormancy.STEP_CAPS = "Cap the plan at max_actions users, and at what is left of max_per_day after today's earlier runs"
+dormancy.STEP_REPORT = "Report what was done, skipped (by reason) and failed, and today's count against max_per_day"
+
 function dormancy.n_users(n) return string.format("%d user%s", n, n == 1 and "" or "s") end
 
 return dormancy

@@ -86,17 +86,20 @@ is(fine, false, "reserving 2 more is over the day's cap")
 is(why, "over today's cap (max_per_day 8, 7 done today)", "  saying so")
 limits:release(1)
 is(limits:reserve(2), true, "after releasing 1, 2 fit")
-is(limits:today(), 8, "today(): what applying left")
+is(limits:today_line(), "Today (UTC): 8 of max_per_day 8.", "today_line(): the day's count as applying left it")
 clock.now = clock.now + 86400
 done[#done + 1] = { kind = "k", target = "t", args = {} }
 is(limits:reserve(2), true, "after midnight the count starts again from the journals")
-is(limits:today(), 7, "  (5 done today by the journals, and 2)")
+is(limits:today_line(), "Today (UTC): 7 of max_per_day 8.", "  (5 done today by the journals, and 2)")
 
 local run_capped = caps.of(context({}, clock), { kind = "k", target = "t", per_run = 5, per_day = 0 })
 room = run_capped:room()
 is(room.run, 5, "per_day 0: no day's cap, the run's")
 is(run_capped:over(room), "over this run's cap (max_actions 5)", "  over: the run's cap")
 is(run_capped:reserve(1000000), true, "  reserve never refuses without a day's cap")
+is(run_capped:today_line(), nil, "  and the report has no day's line")
+is(caps.of(context({}, clock), { kind = "k", target = "t", per_run = 0, per_day = 5 }):today_line(), nil,
+   "nothing reserved (a plan, or nothing applied): no day's line")
 is(caps.of(context({}, clock), { kind = "k", target = "t", per_run = 0, per_day = 0 }):room().run, math.huge,
    "both 0: no cap")
 raises(function() caps.of(context({}, clock), { kind = "k", target = "t", per_run = -1, per_day = 0 }) end,
