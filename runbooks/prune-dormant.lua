@@ -2,6 +2,7 @@
 -- Every user is listed first (deleting while paging would shift the pages), each is judged, and each
 -- candidate is read again just before it is deleted: JupyterHub 3.0 deletes a user whose server is
 -- running (it stops the server first), so the hub's own checks cannot be relied on.
+local ctxstate = require "runbook.ctxstate"
 local hub = require "runbook.hub"
 local json = require "runbook.json"
 local k8s = require "runbook.k8s"
@@ -26,20 +27,21 @@ local LOW_DAYS = 30
 local SHARE_CAP_FLOOR = 20
 
 local function connect(ctx)
-  if ctx.state.client then return ctx.state.client end
-  local p = ctx.params
-  local client, err = hub.connect{ url = p.hub, token_file = p.token_file, ca_file = p.ca_file, insecure = p.insecure }
-  if not client then util.fail(2, err) end -- no token, unreadable token file: the operator's to fix
-  local info
-  info, err = client:info()
-  if not info then util.fail(1, err) end -- the hub is down or refuses us: a message, not a traceback
-  -- Who the token is: a token the hub rejects is reported as that (not as a missing scope later), and
-  -- the token's own identity is never deleted (the hub answers "Cannot delete yourself!").
-  local me
-  me, err = client:whoami()
-  if not me then util.fail(1, err) end
-  ctx.state.client, ctx.state.info, ctx.state.me = client, info, me
-  return client
+  return ctxstate.once(ctx, "client", function()
+    local p = ctx.params
+    local client, err = hub.connect{ url = p.hub, token_file = p.token_file, ca_file = p.ca_file, insecure = p.insecure }
+    if not client then util.fail(2, err) end -- no token, unreadable token file: the operator's to fix
+    local info
+    info, err = client:info()
+    if not info then util.fail(1, err) end -- the hub is down or refuses us: a message, not a traceback
+    -- Who the token is: a token the hub rejects is reported as that (not as a missing scope later), and
+    -- the token's own identity is never deleted (the hub answers "Cannot delete yourself!").
+    local me
+    me, err = client:whoami()
+    if not me then util.fail(1, err) end
+    ctx.state.info, ctx.state.me = info, me
+    return client
+  end)
 end
 
 local function hub_url(v)
@@ -129,13 +131,7 @@ end
 -- directory's claim, and with reclaim policy Delete the volume). The plan finds that storage and the
 -- operator chooses what happens to it (-p storage=); nothing is planned with it unaccounted for.
 
-local function k8s_client(ctx)
-  if ctx.state.k8s then return ctx.state.k8s end
-  local client, err = k8s.connect(ctx.options)
-  if not client then util.fail(2, err) end
-  ctx.state.k8s = client
-  return client
-end
+local function k8s_client(ctx) return ctxstate.k8s(ctx) end
 
 -- find_storage(ctx) -> index of the users' claims | nil when there is nothing to look for.
 local function find_storage(ctx)

@@ -18,6 +18,7 @@
 --
 -- Every backup gets a manifest.json beside it (where it came from, each file's SHA-256, the run), so
 -- that mode=restore can refuse another hub's backup, or a file that is not what was backed up.
+local ctxstate = require "runbook.ctxstate"
 local backup = require "runbook.backup"
 local hub = require "runbook.hub"
 local json = require "runbook.json"
@@ -36,26 +37,21 @@ local function human_size(n)
   return string.format("%.2f GiB", n / (1024 * 1024 * 1024))
 end
 
-local function client_of(ctx)
-  if ctx.state.client then return ctx.state.client end
-  local client, err = k8s.connect(ctx.options)
-  if not client then util.fail(2, err) end -- no kubeconfig, unknown context: the operator's to fix
-  ctx.state.client = client
-  return client
-end
+local function client_of(ctx) return ctxstate.k8s(ctx) end
 
 -- The hub's API, when -p hub is given; the token is read by runbook.hub (token_file or
 -- JUPYTERHUB_API_TOKEN), as for every runbook that talks to a hub.
 local function hub_of(ctx)
-  if ctx.state.hub then return ctx.state.hub end
-  local p = ctx.params
-  local client, err = hub.connect{ url = p.hub, token_file = p.token_file, ca_file = p.ca_file }
-  if not client then util.fail(2, err) end -- no token, unreadable token file: the operator's to fix
-  local info
-  info, err = client:info()
-  if not info then util.fail(1, err) end -- the hub is down or refuses us: a message, not a traceback
-  ctx.state.hub, ctx.state.hub_info = client, info
-  return client
+  return ctxstate.once(ctx, "hub", function()
+    local p = ctx.params
+    local client, err = hub.connect{ url = p.hub, token_file = p.token_file, ca_file = p.ca_file }
+    if not client then util.fail(2, err) end -- no token, unreadable token file: the operator's to fix
+    local info
+    info, err = client:info()
+    if not info then util.fail(1, err) end -- the hub is down or refuses us: a message, not a traceback
+    ctx.state.hub_info = info
+    return client
+  end)
 end
 
 local function default_backup_dir()

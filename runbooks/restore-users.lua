@@ -1,6 +1,7 @@
 -- restore-users: undo a prune-dormant run. Re-creates the users it deleted (admin flag, groups, last
 -- activity) from the records it saved beside its journal, and attaches each home directory volume it
 -- kept to a new claim of the old name, so the user's next server mounts the same data.
+local ctxstate = require "runbook.ctxstate"
 local hub = require "runbook.hub"
 local k8s = require "runbook.k8s"
 local storage = require "runbook.storage"
@@ -8,35 +9,35 @@ local userbackup = require "runbook.userbackup"
 local util = require "runbook.util"
 
 local function connect(ctx)
-  if ctx.state.client then return ctx.state.client end
-  local p = ctx.params
-  local client, err = hub.connect{ url = p.hub, token_file = p.token_file, ca_file = p.ca_file, insecure = p.insecure }
-  if not client then util.fail(2, err) end
-  local info
-  info, err = client:info()
-  if not info then util.fail(1, err) end
-  ctx.state.client = client
-  return client
+  return ctxstate.once(ctx, "client", function()
+    local p = ctx.params
+    local client, err = hub.connect{ url = p.hub, token_file = p.token_file, ca_file = p.ca_file, insecure = p.insecure }
+    if not client then util.fail(2, err) end
+    local info
+    info, err = client:info()
+    if not info then util.fail(1, err) end
+    return client
+  end)
 end
 
 local function k8s_client(ctx)
-  if ctx.state.k8s then return ctx.state.k8s end
-  local client, err = k8s.connect(ctx.options)
-  if not client then
-    util.fail(2, "the run kept home directory volumes, and attaching them again needs Kubernetes access (%s): give " ..
-      "--kubeconfig/--context as for the prune, or pass -p reattach=false to restore only the users", err)
-  end
-  ctx.state.k8s = client
-  return client
+  return ctxstate.once(ctx, "k8s", function()
+    local client, err = k8s.connect(ctx.options)
+    if not client then
+      util.fail(2, "the run kept home directory volumes, and attaching them again needs Kubernetes access (%s): give " ..
+        "--kubeconfig/--context as for the prune, or pass -p reattach=false to restore only the users", err)
+    end
+    return client
+  end)
 end
 
 -- The prune run, read once: its journal, and each deleted user's record checked against it.
 local function prune_run(ctx)
-  if ctx.state.run then return ctx.state.run end
-  local run, err = userbackup.read_run(ctx.params.from)
-  if not run then util.fail(2, "cannot restore from %s: %s", ctx.params.from, err) end
-  ctx.state.run = run
-  return run
+  return ctxstate.once(ctx, "run", function()
+    local run, err = userbackup.read_run(ctx.params.from)
+    if not run then util.fail(2, "cannot restore from %s: %s", ctx.params.from, err) end
+    return run
+  end)
 end
 
 local field = storage.field

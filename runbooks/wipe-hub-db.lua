@@ -16,6 +16,7 @@
 --   8. restore access: recreate the ingress from the saved object, or scale back to the recorded replicas
 -- If a run stops halfway, on_stop restores access when the database is consistent (never wiped, or
 -- wiped and recreated); `runbook resume` cuts access again before going on.
+local ctxstate = require "runbook.ctxstate"
 local backup = require "runbook.backup"
 local json = require "runbook.json"
 local k8s = require "runbook.k8s"
@@ -111,13 +112,7 @@ end
 -- Failures of the outside world (a server down, a refused token) end the run with util.fail: one
 -- message, no traceback. Tracebacks are for bugs.
 
-local function cluster(ctx)
-  if ctx.state.k8s then return ctx.state.k8s end
-  local client, err = k8s.connect(ctx.options)
-  if not client then util.fail(2, err) end
-  ctx.state.k8s = client
-  return client
-end
+local function cluster(ctx) return ctxstate.k8s(ctx) end
 
 local function ingress_label(p) return p.ingress_resource:match("^[^.]+") .. "/" .. p.namespace .. "/" .. p.ingress_name end
 
@@ -309,11 +304,12 @@ local function connect(ctx, url)
 end
 
 local function database(ctx)
-  if ctx.state.db then return ctx.state.db end
-  local url = libpq_url(configured_url(ctx))
-  local conn, source = connect(ctx, url)
-  ctx.state.db, ctx.state.db_shown, ctx.state.password_source = conn, pg.redact(url), source
-  return conn
+  return ctxstate.once(ctx, "db", function()
+    local url = libpq_url(configured_url(ctx))
+    local conn, source = connect(ctx, url)
+    ctx.state.db_shown, ctx.state.password_source = pg.redact(url), source
+    return conn
+  end)
 end
 
 -- ---- what the role owns ----

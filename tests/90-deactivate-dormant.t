@@ -51,9 +51,22 @@ state_of() { gitlab_state "$1" state; }
 run_rb show deactivate-dormant
 is "$RC" 0 "show exits 0"
 for phrase in "90" "minimum of 90" "grace_days" "bots" "internal users" "admins" "max_per_day" "100,000" \
-              "keyset" "403" "reactivated" "mode=database" "DELETED" "replicas 0" "UNION" "protected_users" "exclude"; do
+              "keyset" "403" "reactivated" "delete-dormant-db" "protected_users" "exclude"; do
   like "$OUT" "$phrase" "  it explains: $phrase"
 done
+for gone in "database_url" "batch_size" "backup_dir" "deployment" "statement_timeout" "mode" "DELETE" "api:"; do
+  unlike "$OUT" "$gone" "  and nothing of the database procedure, now delete-dormant-db: no $gone"
+done
+
+# --- the database mode is a runbook of its own now: asking for it here says which ---
+run_rb plan deactivate-dormant -p mode=database -p database_url=postgresql://hub@127.0.0.1/jupyterhub
+is "$RC" 2 "-p mode=database: a usage error (exit 2)"
+like "$ERR" "deactivate-dormant no longer takes mode=database: that mode is now the runbook delete-dormant-db" \
+  "  naming the runbook that does it"
+is "$(printf '%s\n' "$ERR" | wc -l | tr -d ' ')" 1 "  in one line, no traceback"
+run_rb plan deactivate-dormant -p mode=api --output json
+is "$RC" 0 "-p mode=api, what the runbook does, is still taken"
+unlike "$OUT" '"mode"' "  and is no parameter of the plan"
 
 # --- dry run: nothing that changes anything is sent ---
 run_rb run deactivate-dormant --dry-run
@@ -166,6 +179,7 @@ run_rb plan deactivate-dormant --journal-dir "$J" -p max_per_day=8 --policy "$SC
 is "$(count day-b.json 'len(d["actions"])')" 3 "  a second plan for the same room, of three other users"
 run_rb apply "$SCRATCH/day-a.json" --journal-dir "$J" --yes
 is "$RC" 0 "the first of two plans made for the same room applies"; is "$(posts)" 8 "  8 deactivations today"
+like "$OUT$ERR" "Today \(UTC\): 8 of max_per_day 8\." "  the report counts the day against max_per_day"
 run_rb apply "$SCRATCH/day-b.json" --journal-dir "$J" --yes
 is "$RC" 4 "the second plan, applied after it, stops at the day's cap: exit 4"
 like "$OUT" "skipped +gitlab.deactivate_user .*: over today's cap \(max_per_day 8, 8 done today\)" "  each action skipped for today's cap"
@@ -223,8 +237,31 @@ like "$OUT" "done +gitlab.deactivate_user old0017" "  the failed deactivation go
 is "$(state_of old0017)" deactivated "  old0017 is deactivated"
 like "$OUT" "done +gitlab.deactivate_user old0020: already deactivated" "  users deactivated earlier count as done, without a POST"
 
+# --- plans saved when this runbook had two modes carry "mode": "database" is refused, "api" is taken ---
+with_mode() {  # with_mode PLAN MODE OUT: the plan as the earlier version saved it, its checksum made again
+  "$PY" - "$@" <<'PYEOF'
+import hashlib, re, sys
+path, mode, out = sys.argv[1:4]
+text = open(path).read()
+assert '"params": {\n' in text
+text = text.replace('"params": {\n', '"params": {\n    "mode": "%s",\n' % mode, 1)
+pattern = r'("checksum": "sha256:)[0-9a-f]{64}"'
+zeroed = re.sub(pattern, lambda m: m.group(1) + "0" * 64 + '"', text)
+digest = hashlib.sha256(zeroed.encode()).hexdigest()
+open(out, "w").write(re.sub(pattern, lambda m: m.group(1) + digest + '"', text))
+PYEOF
+}
+posts_before_ghost=$(posts)
+with_mode "$SCRATCH/plan-ghost.json" database "$SCRATCH/plan-ghost-db.json"
+run_rb apply "$SCRATCH/plan-ghost-db.json" --journal-dir "$SCRATCH/j-ghost-db" --yes
+is "$RC" 2 "a saved plan with mode=database: refused (exit 2)"
+like "$ERR" "the plan: parameter mode=database: that mode is now the runbook delete-dormant-db" "  naming the runbook to use"
+is "$(posts)" "$posts_before_ghost" "  and nothing was sent"
+with_mode "$SCRATCH/plan-ghost.json" api "$SCRATCH/plan-ghost-api.json"
+
 # --- internal users GitLab refuses (an old GitLab listed the ghost as a human) ---
-run_rb apply "$SCRATCH/plan-ghost.json" --journal-dir "$SCRATCH/j-ghost" --yes
+run_rb apply "$SCRATCH/plan-ghost-api.json" --journal-dir "$SCRATCH/j-ghost" --yes
+is "$RC" 4 "a saved plan with mode=api (as the earlier version wrote it) applies"
 like "$OUT" "skipped +gitlab.deactivate_user ghost: GitLab refused: An internal user cannot be deactivated by the API" \
      "...and GitLab's 403 for the internal ghost is a skip with its reason"
 is "$(state_of ghost)" active "  the ghost stays as it was"
@@ -286,7 +323,9 @@ kv_start ""
 run_rb plan deactivate-dormant -p gitlab="$KV_URL"
 is "$RC" 1 "a URL that is not GitLab: exit 1"; like "$ERR" "is this GitLab\?" "  says so"
 run_rb plan deactivate-dormant -p mode=ldap
-is "$RC" 2 "an unknown mode: exit 2"; like "$ERR" "must be api or database" "  says which"
+is "$RC" 2 "an unknown mode: exit 2"
+like "$ERR" "deactivate-dormant no longer takes mode=ldap: it works through GitLab's API only .*the runbook delete-dormant-db" \
+  "  says what it does, and which runbook does the other"
 run_rb plan deactivate-dormant -p per_page=500
 is "$RC" 2 "per_page above GitLab's 100: exit 2"
 is "$(posts)" "$before" "nothing was deactivated by any of these"

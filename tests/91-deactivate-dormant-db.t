@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deactivate-dormant, mode database: a real PostgreSQL 15 holding the schema a real JupyterHub 3.0
+# delete-dormant-db (once deactivate-dormant -p mode=database): a real PostgreSQL 15 holding the schema a real JupyterHub 3.0
 # created (--db-url), users seeded through the hub and 20,000 more inserted in SQL, and the hub's
 # deployment in the fake Kubernetes API at 0 replicas. The plan refuses while the hub may run;
 # the dormancy query, its EXPLAIN and the index suggestion; batches, each one transaction with a
@@ -55,29 +55,39 @@ hub_pods() { curl -sS --cacert "$K8S_CA" -H "Authorization: Bearer $K8S_TOKEN" "
 export PGPASSWORD=$PG_HUB_PASSWORD    # libpq reads it; the URL carries no password
 DB="postgresql://hub@127.0.0.1:$PG_PORT/jupyterhub"
 B="$SCRATCH/backups"
-dbrun() { local cmd=$1; shift; run_rb "$cmd" -n jhub -p mode=database -p database_url="$DB" -p backup_dir="$B" "$@"; }
+dbrun() { local cmd=$1; shift; run_rb "$cmd" -n jhub -p database_url="$DB" -p backup_dir="$B" "$@"; }
+
+# --- show: the procedure explained, and only its own parameters ---
+run_rb show delete-dormant-db
+is "$RC" 0 "show exits 0"
+for phrase in "DELETED" "replicas 0" "UNION" "batch_size" "backup_dir" "minimum of 90" "max_per_day" "deactivate-dormant"; do
+  like "$OUT" "$phrase" "  it explains: $phrase"
+done
+for gone in "token_file" "per_page" "concurrency" "insecure" "mode" "database:"; do
+  unlike "$OUT" "$gone" "  and nothing of GitLab's API procedure: no $gone"
+done
 
 # --- the hub must be stopped: replicas 0 and no pods, or nothing happens ---
 scale 1
 for i in $(seq 50); do [ "$(hub_pods)" = 1 ] && break; sleep 0.1; done
-dbrun plan deactivate-dormant
+dbrun plan delete-dormant-db
 is "$RC" 1 "the hub deployment at 1 replica: the plan refuses (exit 1)"
 like "$ERR" "refusing to change the hub's database while the hub may be running: deployment jhub/hub has spec.replicas 1; stop the hub first: kubectl -n jhub scale deployment hub --replicas=0" \
      "  saying how to stop it"
 fake_k8s_control POST settings '{"podStopSeconds": 3}' >/dev/null
 scale 0
-dbrun plan deactivate-dormant
+dbrun plan delete-dormant-db
 is "$RC" 1 "scaled to 0 with its pod still terminating: the plan refuses"
 like "$ERR" "scaled to 0 but 1 pod still exists \(hub-[a-z0-9-]+\); wait until it is gone" "  naming the pod"
 for i in $(seq 100); do [ "$(hub_pods)" = 0 ] && break; sleep 0.1; done
-dbrun plan deactivate-dormant -p deployment=jupyterhub
+dbrun plan delete-dormant-db -p deployment=jupyterhub
 is "$RC" 1 "no such deployment: the plan refuses"; like "$ERR" "there is no deployment jhub/jupyterhub" "  says so"
-run_rb plan deactivate-dormant -n jhub -p mode=database -p database_url="$PG_HUB_URL"
+run_rb plan delete-dormant-db -n jhub -p database_url="$PG_HUB_URL"
 is "$RC" 2 "a password in database_url: exit 2 (parameters are saved in plans)"; like "$ERR" "PGPASSWORD or ~/.pgpass" "  says where it goes"
 
 # --- dry run: the plan, and nothing written ---
 sum_before=$(table_sum)
-dbrun run deactivate-dormant --dry-run
+dbrun run delete-dormant-db --dry-run
 is "$RC" 0 "dry run exits 0"
 like "$OUT" "hub +jhub/hub: spec.replicas 0, no pods" "the plan says the hub is stopped"
 like "$OUT" "dormant users +37" "37 dormant users that are not admins"
@@ -104,7 +114,7 @@ exclude = function(user)
   end
 end
 LUA
-dbrun plan deactivate-dormant --policy "$SCRATCH/policy.lua" -p batch_size=10 --output json
+dbrun plan delete-dormant-db --policy "$SCRATCH/policy.lua" -p batch_size=10 --output json
 is "$RC" 0 "plan --output json exits 0"
 printf '%s' "$OUT" > "$SCRATCH/plan-all.json"
 py() { "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$SCRATCH/$1"; }
@@ -120,7 +130,7 @@ is "$skips" "boss: admin; runner: server running (spawners.server_id is set); st
 like "$(py plan-all.json 'd["facts"]["dormant_after"]')" "^90 days" "the plan states the cutoffs"
 
 # --- apply: each batch one transaction, backed up first ---
-dbrun plan deactivate-dormant --policy "$SCRATCH/policy.lua" -p batch_size=10 -o "$SCRATCH/plan.json"
+dbrun plan delete-dormant-db --policy "$SCRATCH/policy.lua" -p batch_size=10 -o "$SCRATCH/plan.json"
 psql_hubdb "UPDATE users SET last_activity = now() WHERE name = 'old0005'" >/dev/null   # active since the plan
 run_rb apply "$SCRATCH/plan.json" --yes --journal-dir "$SCRATCH/j-apply"
 is "$RC" 0 "apply exits 0"
@@ -174,7 +184,7 @@ psql_hubdb "INSERT INTO users (name, admin, created, last_activity, cookie_id)
     WHEN g % 50 = 1 THEN NULL ELSE now() - interval '1 day' END, md5('many' || g) FROM generate_series(1, 20000) g" >/dev/null
 psql_hubdb "CREATE INDEX CONCURRENTLY ix_users_dormancy ON users (id, last_activity, created) WHERE admin IS NOT TRUE" >/dev/null
 psql_hubdb "VACUUM ANALYZE users" >/dev/null
-dbrun plan deactivate-dormant
+dbrun plan delete-dormant-db
 like "$OUT" "dormancy index +ix_users_dormancy \(EXPLAIN uses it\)" "with the suggested index, EXPLAIN uses it"
 like "$OUT" "Index Only Scan using ix_users_dormancy on users" "  an index-only scan for each branch of the UNION"
 unlike "$OUT" "CREATE INDEX" "  and nothing is suggested any more"
@@ -182,19 +192,19 @@ psql_hubdb "DELETE FROM users WHERE name LIKE 'many%'" >/dev/null
 
 # --- caps: per run (users, not batches), per day (today's journals) ---
 J="$SCRATCH/j-caps"
-dbrun plan deactivate-dormant --journal-dir "$J" -p batch_size=4 -p max_actions=6 --output json
+dbrun plan delete-dormant-db --journal-dir "$J" -p batch_size=4 -p max_actions=6 --output json
 printf '%s' "$OUT" > "$SCRATCH/plan-cap.json"
 is "$(py plan-cap.json '[len(a["args"]["ids"]) for a in d["actions"]]')" "[4, 2]" "max_actions=6 with batches of 4: 4 + 2 users"
 like "$(py plan-cap.json '" ".join(d["notes"])')" "6 more dormant users were not reached: the caps came first \(over this run's cap \(max_actions 6\)\)" "  the rest wait, with the count"
-dbrun run deactivate-dormant --journal-dir "$J" -p batch_size=4 -p max_actions=6 --yes
+dbrun run delete-dormant-db --journal-dir "$J" -p batch_size=4 -p max_actions=6 --yes
 is "$RC" 0 "the capped run deletes 6"
-dbrun plan deactivate-dormant --journal-dir "$J" -p max_per_day=8 --output json
+dbrun plan delete-dormant-db --journal-dir "$J" -p max_per_day=8 --output json
 printf '%s' "$OUT" > "$SCRATCH/plan-day.json"
 is "$(py plan-day.json '[len(a["args"]["ids"]) for a in d["actions"]]')" "[2]" "max_per_day=8 after 6 today: 2 more"
 like "$(py plan-day.json 'd["facts"]["done_today"]')" "^6 of max_per_day 8" "  today's count comes from the journals"
 
 # --- the hub started between plan and apply: the batch refuses, nothing deleted ---
-dbrun plan deactivate-dormant --journal-dir "$SCRATCH/j-hub" -o "$SCRATCH/plan-hub.json"
+dbrun plan delete-dormant-db --journal-dir "$SCRATCH/j-hub" -o "$SCRATCH/plan-hub.json"
 scale 1
 for i in $(seq 50); do [ "$(hub_pods)" = 1 ] && break; sleep 0.1; done
 before=$(sql "SELECT count(*) FROM users")
@@ -214,7 +224,7 @@ gone_plan() {  # gone_plan DIR [ARGS...]: 12 dormant users gone1..12 again, plan
   local dir=$1; shift
   psql_hubdb "DELETE FROM users WHERE name LIKE 'gone%'; INSERT INTO users (name, admin, created, last_activity, cookie_id)
     SELECT 'gone' || g, false, now() - interval '400 days', now() - interval '200 days', md5('gone' || g) FROM generate_series(1, 12) g" >/dev/null
-  dbrun plan deactivate-dormant --policy "$SCRATCH/only-gone.lua" -p batch_size=5 -p backup_dir="$dir-b" -o "$dir.json" "$@"
+  dbrun plan delete-dormant-db --policy "$SCRATCH/only-gone.lua" -p batch_size=5 -p backup_dir="$dir-b" -o "$dir.json" "$@"
 }
 gone_check() {  # gone_check DIR RC WHAT: the 12 are gone, each in exactly one published backup
   local dir=$1 rc=$2 left backed

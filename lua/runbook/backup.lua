@@ -7,6 +7,7 @@
 --   local saved = assert(backup.write("/var/backups/hub-2026-11-23/ingress.json", text))  -- {sha256=, size=}
 --   local text = assert(backup.read(path, saved.sha256))   -- nil, message if missing or changed
 local host = require "runbook.host"
+local json = require "runbook.json"
 
 local backup = {}
 
@@ -114,6 +115,56 @@ function backup.publish(from, to)
   local ok, err = host.rename(from, to, true)
   if not ok then return nil, "cannot publish backup " .. err end
   return true
+end
+
+-- ---- a directory of files with a manifest ----
+-- A batch's backup is a directory: its files, and manifest.json listing them under `tables` as
+-- {file = name in the directory, sha256 = ...} (with whatever else the runbook records). It is
+-- written under a name of its own (partial_dir), then published whole (finish).
+
+backup.MANIFEST = "manifest.json"
+
+local function stamp(time) return os.date("!%Y%m%dT%H%M%SZ", math.floor(time)) end
+
+-- partial_dir(dir, time) -> path | nil, message: a new directory to write dir's files in, named
+-- dir.partial-TIME-N. An attempt killed halfway leaves its partial directory behind.
+function backup.partial_dir(dir, time)
+  return backup.mkdir_new(dir .. ".partial-" .. stamp(time))
+end
+
+-- read_manifest(dir) -> manifest | nil, message: dir's manifest, every file it lists verified.
+function backup.read_manifest(dir)
+  local text, err = backup.read(dir .. "/" .. backup.MANIFEST)
+  if not text then return nil, err end
+  local manifest = json.decode(text)
+  if type(manifest) ~= "table" or type(manifest.tables) ~= "table" then
+    return nil, "the backup manifest in " .. dir .. " is damaged"
+  end
+  for _, t in ipairs(manifest.tables) do
+    local verified, verr = backup.verify(dir .. "/" .. t.file, t.sha256)
+    if not verified then return nil, verr end
+  end
+  return manifest
+end
+
+-- finish(partial, dir, manifest) -> true | nil, message: writes the manifest into partial, reads it
+-- back with every file verified, and publishes partial as dir.
+function backup.finish(partial, dir, manifest)
+  local saved, err = backup.write(partial .. "/" .. backup.MANIFEST, json.pretty(manifest) .. "\n")
+  if not saved then return nil, err end
+  local verified, verr = backup.read_manifest(partial)
+  if not verified then return nil, verr end
+  return backup.publish(partial, dir)
+end
+
+-- set_aside(dir, why, time) -> the new path | nil, message: moves a backup directory out of the way
+-- (to dir.WHY-TIME-N), for a new attempt to write under its name.
+function backup.set_aside(dir, why, time)
+  local aside, err = backup.unused_name(dir .. "." .. why .. "-" .. stamp(time))
+  if not aside then return nil, err end
+  local ok, perr = backup.publish(dir, aside)
+  if not ok then return nil, perr end
+  return aside
 end
 
 return backup

@@ -116,27 +116,45 @@ function params.names(list)
   return table.concat(names, ", ")
 end
 
--- Parses "-p key=value" strings into a map; unknown keys are usage errors.
+-- A parameter a runbook no longer takes: list.retired[name] = {keep = the value that means what the
+-- runbook does now (taken, and dropped), why = what to do instead (text, or function(value) -> text)}.
+-- retired(list, name, value) -> nil (not retired) | true (the kept value: drop it) | false, why.
+local function retired(list, name, value)
+  local entry = type(list.retired) == "table" and list.retired[name]
+  if not entry then return nil end
+  if entry.keep ~= nil and value == entry.keep then return true end
+  return false, type(entry.why) == "function" and entry.why(value) or entry.why
+end
+
+-- The value of one "-p key=value", converted to the parameter's type; unknown keys are usage errors.
+local function assigned(list, key, value, runbook_name)
+  local spec = params.find(list, key)
+  if not spec then
+    local names = {}
+    for _, spec_of in ipairs(list) do names[#names + 1] = spec_of.name end
+    util.fail(2, "unknown parameter '%s' for %s%s; it takes: %s", key, runbook_name, util.suggest(key, names),
+      params.names(list))
+  end
+  if spec.secret then
+    util.fail(2, "parameter '%s' is a secret and is never taken from the command line; %s", key,
+      spec.env and ("set " .. spec.env) or "use a file")
+  end
+  local converted, err = from_text(spec, value)
+  if converted == nil then util.fail(2, "parameter '%s' %s", key, err) end
+  return converted
+end
+
+-- Parses "-p key=value" strings into a map. A retired parameter given the value the runbook still
+-- means is dropped; any other value of it is a usage error saying what to do instead.
 function params.parse_assignments(list, assignments, runbook_name)
   local given = {}
   for _, text in ipairs(assignments) do
     local key, value = text:match("^([^=]+)=(.*)$")
     if not key then util.fail(2, "bad parameter '%s': write -p key=value", text) end
     key = util.trim(key)
-    local spec = params.find(list, key)
-    if not spec then
-      local names = {}
-      for _, spec_of in ipairs(list) do names[#names + 1] = spec_of.name end
-      util.fail(2, "unknown parameter '%s' for %s%s; it takes: %s", key, runbook_name, util.suggest(key, names),
-        params.names(list))
-    end
-    if spec.secret then
-      util.fail(2, "parameter '%s' is a secret and is never taken from the command line; %s", key,
-        spec.env and ("set " .. spec.env) or "use a file")
-    end
-    local converted, err = from_text(spec, value)
-    if converted == nil then util.fail(2, "parameter '%s' %s", key, err) end
-    given[key] = converted
+    local gone, why = retired(list, key, value)
+    if gone == false then util.fail(2, "%s no longer takes %s=%s: %s", runbook_name, key, value, why) end
+    if not gone then given[key] = assigned(list, key, value, runbook_name) end
   end
   return given
 end
@@ -236,8 +254,14 @@ function params.check_planned(list, values, where)
       values[spec.name] = typed
     end
   end
-  for name in pairs(values) do
-    if not params.find(list, name) then util.fail(2, "%s: parameter '%s' is not one the runbook takes", where, name) end
+  for _, name in ipairs(util.sorted_keys(values)) do
+    local gone, why = retired(list, name, values[name])
+    if gone == false then util.fail(2, "%s: parameter %s=%s: %s", where, name, tostring(values[name]), why) end
+    if gone then
+      values[name] = nil
+    elseif not params.find(list, name) then
+      util.fail(2, "%s: parameter '%s' is not one the runbook takes", where, name)
+    end
   end
   return values
 end
