@@ -14,35 +14,6 @@ local util = require "runbook.util"
 
 local engine = {}
 
--- The actions of runbook `name` on `target` (of `kind`, when given) whose end was "done" today (UTC),
--- from every journal in dir: the fact a per-day cap needs. Runbooks cannot read files, so the engine
--- counts for them. Only journals written to today are opened; one that cannot be read stops the
--- count with an error, since a cap must not count low in silence.
-local function done_today(dir, name, kind, target)
-  local now = host.now()
-  local today, midnight = os.date("!%Y-%m-%d", math.floor(now)), now - now % 86400
-  local pattern = "^" .. name:gsub("%p", "%%%0") .. "%-%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ%-%d+%.journal$"
-  local done = {}
-  for _, file in ipairs(host.list_dir(dir) or {}) do
-    local path = dir .. "/" .. file
-    local st = file:match(pattern) and host.stat(path)
-    if st and st.type == "file" and st.mtime >= midnight then
-      local ok, state = pcall(journal.read, path)
-      if not ok then util.fail(1, "cannot count what was done today: %s", tostring(state.message or state)) end
-      if state.plan.runbook == name and state.plan.target == target then
-        for id, event in pairs(state.outcomes) do
-          local action = state.plan.actions[id]
-          if action and event.outcome == "done" and type(event.time) == "string" and event.time:sub(1, 10) == today
-              and (kind == nil or action.kind == kind) then
-            done[#done + 1] = action
-          end
-        end
-      end
-    end
-  end
-  return done
-end
-
 -- The context every runbook function receives.
 function engine.context(def, values, loaded_policy, opts)
   return {
@@ -60,7 +31,7 @@ function engine.context(def, values, loaded_policy, opts)
     progress_done = ui.progress_done,
     -- ctx.done_today(kind, target) -> list of the actions (kind, target, args) done today on target
     done_today = function(kind, target)
-      return done_today(opts["journal-dir"] or journal.default_dir(), def.name, kind, target)
+      return journal.done_today(opts["journal-dir"] or journal.default_dir(), def.name, kind, target)
     end,
   }
 end

@@ -137,6 +137,34 @@ function journal.read(path)
   return state
 end
 
+-- The actions of runbook `name` on `target` (of `kind`, when given) whose end was "done" today (UTC),
+-- from every journal in dir: the fact a per-day cap needs (ctx.done_today). Runbooks cannot read files, so
+-- the engine counts for them. Only journals written to today are opened; one that cannot be read stops the
+-- count with an error, since a cap must not count low in silence.
+function journal.done_today(dir, name, kind, target)
+  local now = host.now()
+  local today, midnight = os.date("!%Y-%m-%d", math.floor(now)), now - now % 86400
+  local done = {}
+  for _, file in ipairs(host.list_dir(dir) or {}) do
+    local path = dir .. "/" .. file
+    local st = journal.parse_name(file) == name and host.stat(path)
+    if st and st.type == "file" and st.mtime >= midnight then
+      local ok, state = pcall(journal.read, path)
+      if not ok then util.fail(1, "cannot count what was done today: %s", tostring(state.message or state)) end
+      if state.plan.runbook == name and state.plan.target == target then
+        for id, event in pairs(state.outcomes) do
+          local action = state.plan.actions[id]
+          if action and event.outcome == "done" and type(event.time) == "string" and event.time:sub(1, 10) == today
+              and (kind == nil or action.kind == kind) then
+            done[#done + 1] = action
+          end
+        end
+      end
+    end
+  end
+  return done
+end
+
 -- applies_of(doc, dir) -> the journals (as read returns them) in dir of an apply of exactly this plan
 -- (same digest), oldest first: a saved plan is applied once, like terraform's ("Saved plan is stale").
 -- Only journals of the plan's runbook written since the plan was made are read.
