@@ -34,9 +34,11 @@ for opt in $(printf '%s\n' "$help" | grep -oE -- '(^| )--?[a-z][a-z-]*' | sort -
   section OPTIONS | grep -qE -- "(^|[ ,])$opt([ ,]|$)"; ok $? "option $opt is described under OPTIONS"
 done
 
-# The modules a script or runbook may require (the sandbox's list) are named where exec is described.
-for m in $(grep -oE '\["(runbook\.[a-z0-9_]+|cjson)"\] = true' "$TOP/lua/runbook/sandbox.lua" | sed 's/\["\(.*\)"\].*/\1/'); do
-  section COMMANDS | grep -qE "(^|[ (,])$m([ ,)]|$)"; ok $? "module $m is named under COMMANDS (exec)"
+# The modules a script or runbook may require (the one list, runbook.public) are named where exec is described.
+modules=$(grep -oE '^ *\["(runbook\.[a-z0-9_.]+|cjson)"\] = ' "$TOP/lua/runbook/public.lua" | sed 's/^ *\["\(.*\)"\].*/\1/')
+ok $([ "$(wc -w <<<"$modules")" -ge 10 ]; echo $?) "the list of modules runbooks may require is read ($(wc -w <<<"$modules") of them)"
+for m in $modules; do
+  section COMMANDS | grep -qE "(^|[ (,])${m//./\\.}([ ,)]|$)"; ok $? "module $m is named under COMMANDS (exec)"
 done
 
 shipped=$("$RUNBOOK" list 2>/dev/null </dev/null | awk '{print $1}')
