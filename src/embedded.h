@@ -4,7 +4,7 @@
 #include <stddef.h>
 
 struct embedded_file {
-    const char *name;   /* module name ("runbook.cli") or runbook name ("prune-dormant") */
+    const char *name;   /* module name ("runner.cli") or runbook name ("prune-dormant") */
     const char *path;   /* source path in the repository, for messages */
     const char *bytecode; /* compiled at build time by the liblua the binary links, debug info kept */
     int bytecode_size;

@@ -1,5 +1,5 @@
 /* runbook: carries out JupyterHub maintenance procedures with a rehearsal, a confirmation and a journal.
- * The command line and the engine live in Lua (lua/runbook/cli.lua); this file only builds the state
+ * The command line and the engine live in Lua (lua/runner/cli.lua); this file only builds the state
  * and turns what the CLI returns into the process's exit status. */
 #include <lauxlib.h>
 #include <signal.h>
@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     }
     int status = 1;
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "runbook.cli");
+    lua_pushliteral(L, "runner.cli");
     if (rb_pcall(L, 1, 1) == LUA_OK) {
         lua_getfield(L, -1, "main");
         lua_createtable(L, argc, 0);

@@ -3,10 +3,10 @@
 -- Mutating methods are refused while planning by the C core, whatever the caller does.
 local core = require "runbook.http_core"
 local host = require "runbook.host"
-local sched = require "runbook.sched"
+local sched = require "runner.sched"
 local json = require "runbook.json"
 local secrets = require "runbook.secrets"
-local ui = require "runbook.ui"
+local ui = require "runner.ui"
 local util = require "runbook.util"
 
 local http = {}

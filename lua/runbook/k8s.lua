@@ -22,8 +22,8 @@ local host = require "runbook.host"
 local http = require "runbook.http"
 local json = require "runbook.json"
 local resources = require "runbook.k8s.resources"
-local sched = require "runbook.sched"
-local ui = require "runbook.ui"
+local sched = require "runner.sched"
+local ui = require "runner.ui"
 local util = require "runbook.util"
 
 local k8s = {}

@@ -15,7 +15,7 @@
 local core = require "runbook.pg_core"
 local host = require "runbook.host"
 local json = require "runbook.json"
-local ui = require "runbook.ui"
+local ui = require "runner.ui"
 local util = require "runbook.util"
 
 local pg = {}

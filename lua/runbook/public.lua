@@ -1,4 +1,4 @@
--- The modules a runbook may `require`: the one list of them, read by the sandbox (runbook.sandbox) for
+-- The modules a runbook may `require`: the one list of them, read by the sandbox (runner.sandbox) for
 -- runbooks and `runbook exec` scripts alike. A name not here is refused ("module '...' is not available
 -- to runbooks"): the engine (commands, plan, journal, ...), runbook.host (files, processes, the terminal)
 -- and the plumbing the service clients share (runbook.rest) stay out of a runbook's reach, so that it

@@ -24,7 +24,7 @@
 local host = require "runbook.host"
 local http = require "runbook.http"
 local secrets = require "runbook.secrets"
-local ui = require "runbook.ui"
+local ui = require "runner.ui"
 local util = require "runbook.util"
 
 local rest = {}

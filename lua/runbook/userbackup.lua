@@ -13,7 +13,7 @@
 local backup = require "runbook.backup"
 local host = require "runbook.host"
 local json = require "runbook.json"
-local journal = require "runbook.journal"
+local journal = require "runner.journal"
 local util = require "runbook.util"
 
 local userbackup = {}

@@ -165,7 +165,7 @@ end
 -- sleep(seconds) -> true, or false when the operator interrupted (SIGINT/SIGTERM) meanwhile.
 -- Inside concurrent actions it lets the others run.
 function util.sleep(seconds)
-  require("runbook.sched").sleep(seconds)
+  require("runner.sched").sleep(seconds)
   return not require("runbook.host").interrupted()
 end
 

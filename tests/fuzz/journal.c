@@ -1,9 +1,9 @@
-/* Fuzz target: journals as `runbook resume` reads them (lua/runbook/journal.lua, journal.parse, which
+/* Fuzz target: journals as `runbook resume` reads them (lua/runner/journal.lua, journal.parse, which
  * journal.read uses): JSON lines, a torn last line tolerated, any other damage refused with exit 2. */
 #include "fuzz.h"
 
 static const char driver[] =
-    "local journal = require 'runbook.journal'\n"
+    "local journal = require 'runner.journal'\n"
     "return function(text)\n"
     "  local state = journal.parse(text, 'fuzz.journal')\n"
     "  assert(type(state.plan) == 'table', 'a journal read without its plan')\n"

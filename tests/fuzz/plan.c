@@ -1,4 +1,4 @@
-/* Fuzz target: plan files as `runbook apply` reads them (lua/runbook/plan.lua, plan.parse), then shows
+/* Fuzz target: plan files as `runbook apply` reads them (lua/runner/plan.lua, plan.parse), then shows
  * them (render.plan) and digests them for the journal. A mutated plan nearly always fails its
  * checksum, so each input is also tried with its checksum made to match: the checks behind it (the
  * fields apply relies on) see the mutations too. */
@@ -6,8 +6,8 @@
 
 static const char driver[] =
     "local host = require 'runbook.host'\n"
-    "local plan = require 'runbook.plan'\n"
-    "local render = require 'runbook.render'\n"
+    "local plan = require 'runner.plan'\n"
+    "local render = require 'runner.render'\n"
     "local util = require 'runbook.util'\n"
     "-- the rendered plan goes nowhere; host.write keeps its argument check\n"
     "host.write = function(_, s) assert(type(s) == 'string' or type(s) == 'number', 'host.write: not text') end\n"

@@ -1,4 +1,4 @@
-/* Fuzz target: site policy files (lua/runbook/policy.lua, policy.load) for the prune-dormant runbook,
+/* Fuzz target: site policy files (lua/runner/policy.lua, policy.load) for the prune-dormant runbook,
  * then its exclude hook called as the runbook calls it. A policy is Lua code run in a sandbox under an
  * instruction budget: whatever it does, loading must end with the policy or an exit-2 failure, in
  * bounded time (libFuzzer's -timeout catches code that escapes the budget, e.g. inside a C function).
@@ -9,8 +9,8 @@
 
 static const char driver[] =
     "local host = require 'runbook.host'\n"
-    "local loader = require 'runbook.loader'\n"
-    "local policy = require 'runbook.policy'\n"
+    "local loader = require 'runner.loader'\n"
+    "local policy = require 'runner.policy'\n"
     "local def = loader.load(loader.find('prune-dormant', {}))\n"
     "local call_with_budget = host.call_with_budget\n"
     "host.call_with_budget = function(n, ...) return call_with_budget(math.min(n, 1000000), ...) end\n"

@@ -1,9 +1,9 @@
 -- Unit tests of the engine's Lua pieces: JSON, times, parameters, plan encoding, CLI parsing.
 local json = require "runbook.json"
 local util = require "runbook.util"
-local params = require "runbook.params"
-local plan = require "runbook.plan"
-local cli = require "runbook.cli"
+local params = require "runner.params"
+local plan = require "runner.plan"
+local cli = require "runner.cli"
 
 -- json
 is(json.encode({ b = 1, a = { 1, 2, "x" }, c = json.null }), '{"a":[1,2,"x"],"b":1,"c":null}', "json keys are sorted")

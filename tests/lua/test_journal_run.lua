@@ -1,10 +1,10 @@
--- runbook.journal's names and look-ups, and what the engine decides when it resumes a journal: the
+-- runner.journal's names and look-ups, and what the engine decides when it resumes a journal: the
 -- pieces that need no server (the whole apply and resume run in tests/10-engine.t and 50-kill-resume.t).
 local host = require "runbook.host"
-local journal = require "runbook.journal"
+local journal = require "runner.journal"
 local json = require "runbook.json"
-local engine = require "runbook.engine"
-local plan = require "runbook.plan"
+local engine = require "runner.engine"
+local plan = require "runner.plan"
 
 local dir = (os.getenv("TMPDIR") or "/tmp") .. "/runbook-journal-run." .. host.getpid()
 assert(host.mkdirs(dir, tonumber("700", 8)))

@@ -1,6 +1,6 @@
 -- The adaptive pacer with simulated latencies: up while latency stays near its floor, down when the
 -- server queues or refuses, always within [1, max]; max_rate spaces the starts.
-local pacing = require "runbook.pacing"
+local pacing = require "runner.pacing"
 local host = require "runbook.host"
 
 local p = pacing.new({ max = 16 })
@@ -51,7 +51,7 @@ is(fixed:limit(), 6, "adaptive = false keeps exactly max")
 
 -- max_rate on a simulated clock (host.monotonic and sched.sleep stood in), so the spacing is checked
 -- exactly, whatever the load of the machine: 11 starts at 20/s are 0.05 s apart, 0.5 s in all.
-local sched = require "runbook.sched"
+local sched = require "runner.sched"
 local real_monotonic, real_sleep = host.monotonic, sched.sleep
 local clock, waits = 1000, {}
 host.monotonic = function() return clock end

@@ -1,6 +1,6 @@
--- runbook.params bounds and retired parameters, runbook.caps, runbook.ctxstate and the batch backup
+-- runner.params bounds and retired parameters, runbook.caps, runbook.ctxstate and the batch backup
 -- helpers of runbook.backup: the pieces the dormant-user runbooks are made of.
-local params = require "runbook.params"
+local params = require "runner.params"
 local caps = require "runbook.caps"
 local ctxstate = require "runbook.ctxstate"
 local backup = require "runbook.backup"

@@ -1,7 +1,7 @@
 -- What a runbook may require: the modules runbook.public names, each the engine's own copy, and nothing
 -- else -- not the engine, not runbook.host, not the plumbing the service clients share.
 local public = require "runbook.public"
-local sandbox = require "runbook.sandbox"
+local sandbox = require "runner.sandbox"
 local util = require "runbook.util"
 
 -- Runs code as a runbook's chunk would run (its own environment): ok, result | false, message
@@ -18,7 +18,7 @@ for _, name in ipairs(names) do
   ok(fine and module == require(name), name .. ": a runbook may require it, and gets the engine's copy")
 end
 
-for _, name in ipairs({ "runbook.host", "runbook.rest", "runbook.sandbox", "runbook.public", "runbook.engine",
+for _, name in ipairs({ "runbook.host", "runbook.rest", "runner.sandbox", "runbook.public", "runner.engine",
                         "runbook.secrets", "runbook.http_core", "io", "os", "debug", "no.such.module" }) do
   ok(public[name] == nil, name .. ": not in runbook.public")
   local fine, err = in_runbook(string.format("return require(%q)", name))

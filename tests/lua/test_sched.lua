@@ -19,10 +19,10 @@ local function start_transfer()
   return t
 end
 package.loaded["runbook.http_core"] = fake_core
-package.loaded["runbook.sched"] = nil
-local sched = require "runbook.sched"
+package.loaded["runner.sched"] = nil
+local sched = require "runner.sched"
 package.loaded["runbook.http_core"] = real_core
-package.loaded["runbook.sched"] = nil
+package.loaded["runner.sched"] = nil
 
 local jobs, finished = 40, 0
 local started = host.monotonic()

@@ -5,7 +5,7 @@ local gitlab = require "runbook.gitlab"
 local host = require "runbook.host"
 local hub = require "runbook.hub"
 local rest = require "runbook.rest"
-local ui = require "runbook.ui"
+local ui = require "runner.ui"
 
 local dir = (os.getenv("TMPDIR") or "/tmp") .. "/runbook-service-clients." .. host.getpid()
 assert(host.mkdirs(dir, tonumber("700", 8)))

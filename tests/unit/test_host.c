@@ -62,7 +62,7 @@ int main(void)
     ok(strstr(r, "module 'socket' not found") != NULL, "require finds no outside module");
     r = run(L, "return require('cjson').encode({1,2})", &status);
     ok(strcmp(r, "[1,2]") == 0, "cjson is preloaded");
-    r = run(L, "return type(require('runbook.cli').main)", &status);
+    r = run(L, "return type(require('runner.cli').main)", &status);
     ok(strcmp(r, "function") == 0, "embedded Lua modules load");
     r = run(L, "return type(require('runbook.host').embedded_runbooks())", &status);
     ok(strcmp(r, "table") == 0, "embedded runbooks are listed");

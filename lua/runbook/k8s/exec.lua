@@ -7,8 +7,8 @@
 -- command only reads (readonly = true), and then it runs even while planning.
 local host = require "runbook.host"
 local json = require "runbook.json"
-local sched = require "runbook.sched"
-local ui = require "runbook.ui"
+local sched = require "runner.sched"
+local ui = require "runner.ui"
 local util = require "runbook.util"
 local ws = require "runbook.ws_core"
 

@@ -2,8 +2,8 @@
 -- each into its own sandbox and checks its declaration, so a broken runbook fails with file:line
 -- before anything runs.
 local host = require "runbook.host"
-local params = require "runbook.params"
-local sandbox = require "runbook.sandbox"
+local params = require "runner.params"
+local sandbox = require "runner.sandbox"
 local util = require "runbook.util"
 
 local loader = {}

@@ -2,7 +2,7 @@
 -- Each gets its own _ENV with strict globals (a misspelt name is an error, not a silent nil) and only
 -- the modules it may use. The engine's privileged module (runbook.host) is never reachable from here.
 local host = require "runbook.host"
-local ui = require "runbook.ui"
+local ui = require "runner.ui"
 
 local sandbox = {}
 

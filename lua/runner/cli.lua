@@ -3,7 +3,7 @@
 -- 0 done, 1 failure, 2 bad usage or input, 3 aborted at the confirmation, 4 done with actions skipped.
 local host = require "runbook.host"
 local util = require "runbook.util"
-local ui = require "runbook.ui"
+local ui = require "runner.ui"
 
 local cli = {}
 
@@ -252,7 +252,7 @@ function cli.main(args)
     end
     opts.max_age = opts["max-age"] and parse_duration(opts["max-age"]) or 24 * 3600
     opts.cluster = { kubeconfig = opts.kubeconfig, context = opts.context, namespace = opts.namespace }
-    local commands = require "runbook.commands"
+    local commands = require "runner.commands"
     if command == "list" or command == "version" then
       needs(positional, 0, command)
     elseif command == "exec" then

@@ -2,7 +2,7 @@
 -- grouped by reason. Long lists are cut with a count; the full list is in --output json and -o files.
 -- Everything in a plan may come from a server (names, reasons, facts) or from a plan file someone
 -- else wrote: each value is passed through ui.escape (E below) before it is placed in a line.
-local ui = require "runbook.ui"
+local ui = require "runner.ui"
 local util = require "runbook.util"
 
 local render = {}

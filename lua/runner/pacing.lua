@@ -15,7 +15,7 @@
 -- queueing for normal and creep back up. Floors are kept per request method, since a re-check GET
 -- and a DELETE have different natural latencies and their mix must not read as queueing.
 local host = require "runbook.host"
-local sched = require "runbook.sched"
+local sched = require "runner.sched"
 
 local pacing = {}
 
@@ -58,7 +58,7 @@ local function record(self, reason)
   local n = self:limit()
   if self.history[#self.history] and self.history[#self.history].limit == n then return end
   self.history[#self.history + 1] = { time = host.monotonic(), limit = n, reason = reason }
-  require("runbook.ui").verbose(string.format("pacing: %d in flight (%s)", n, reason))
+  require("runner.ui").verbose(string.format("pacing: %d in flight (%s)", n, reason))
 end
 
 local function update_latency(self, seconds, key)

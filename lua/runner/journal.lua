@@ -5,7 +5,7 @@
 -- guessing. Journals are created new in a directory only their user can write, never through a link.
 local host = require "runbook.host"
 local json = require "runbook.json"
-local plan = require "runbook.plan"
+local plan = require "runner.plan"
 local secrets = require "runbook.secrets"
 local util = require "runbook.util"
 

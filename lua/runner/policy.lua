@@ -6,8 +6,8 @@
 -- the runbook declares. The policy's code runs in a Lua state of its own with a memory limit, under
 -- an instruction budget (sandbox.site_vm, src/sitevm.c).
 local host = require "runbook.host"
-local params = require "runbook.params"
-local sandbox = require "runbook.sandbox"
+local params = require "runner.params"
+local sandbox = require "runner.sandbox"
 local util = require "runbook.util"
 
 local policy = {}

@@ -12,7 +12,7 @@
 -- parameter of type path (token_file, ca_file, backup_dir) -- are relative to the inventory's directory,
 -- whichever directory runbook runs from.
 local host = require "runbook.host"
-local sandbox = require "runbook.sandbox"
+local sandbox = require "runner.sandbox"
 local util = require "runbook.util"
 
 local inventory = {}

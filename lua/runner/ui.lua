@@ -363,8 +363,8 @@ function ui.confirm(doc, pending, opts)
   for _, text in ipairs(doc.consequences or {}) do also = also .. "\n" .. ui.style.bold("This also: ") .. E(text) end
   local effect = ""
   if doc.effect and #doc.effect > 0 then
-    -- runbook.render draws through ui: required here, when a plan with an effect is confirmed.
-    effect = "\n" .. ui.style.bold("Effect: ") .. require("runbook.render").effect_line(doc, pending)
+    -- runner.render draws through ui: required here, when a plan with an effect is confirmed.
+    effect = "\n" .. ui.style.bold("Effect: ") .. require("runner.render").effect_line(doc, pending)
   end
   ui.prompt(string.format("\n%s will carry out %d action%s on %s.%s%s\nType %s to go on, anything else to stop: ",
     E(doc.runbook), pending, pending == 1 and "" or "s", ui.style.bold(E(doc.target)), also, effect,

@@ -2,11 +2,11 @@
 -- Modules are loaded when a command first needs them: `runbook version` should not load the engine.
 local host = require "runbook.host"
 local json = require "runbook.json"
-local ui = require "runbook.ui"
+local ui = require "runner.ui"
 local util = require "runbook.util"
 
 local lazy = setmetatable({}, { __index = function(t, name)
-  local module = require("runbook." .. name)
+  local module = require("runner." .. name)
   rawset(t, name, module)
   return module
 end })

@@ -3,9 +3,9 @@
 -- on that target (a user name, "namespaces/nublado-alice", or the last part of a target) in any run.
 -- Journals are the record: nothing else is kept, so history is as complete as the journal directory.
 local host = require "runbook.host"
-local journal = require "runbook.journal"
+local journal = require "runner.journal"
 local json = require "runbook.json"
-local ui = require "runbook.ui"
+local ui = require "runner.ui"
 local util = require "runbook.util"
 
 local history = {}
