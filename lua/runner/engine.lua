@@ -114,12 +114,15 @@ end
 
 -- The pacer of a run of actions: one at a time unless the handler says its actions may overlap;
 -- then adaptive between 1 and the `concurrency` parameter, at most `max_rate` a second, unless
--- the runbook's `adaptive` parameter is false (then exactly `concurrency`).
+-- the runbook's `adaptive` parameter is false (then exactly `concurrency`). A handler with
+-- round_trip(ctx) -> seconds (a request the server answers with no work) is paced to take
+-- `hub_share` of the server's time (runner.pacing).
 local function pacer_for(ctx, handler)
   if not handler.concurrent then return pacing.new({ max = 1, adaptive = false }) end
   local p = ctx.params
+  local probe = handler.round_trip and function() return handler.round_trip(ctx) end or nil
   return pacing.new({ max = p.concurrency or handler.concurrency or 4, max_rate = p.max_rate,
-                      adaptive = p.adaptive ~= false })
+                      adaptive = p.adaptive ~= false, probe = probe, share = p.hub_share })
 end
 
 -- A refusal of the credential (HTTP 401/403, Kubernetes' Forbidden) does not get better by trying the
@@ -226,6 +229,7 @@ function engine.apply(def, doc, ctx, j, done_ids, started_earlier)
             end
           end,
           on_finish = function(a, outcome, message, already)
+            pacer:finished()
             remember(a, outcome, message, already)
             local shape = outcome == "failed" and is_permission_failure(message) and failure_shape(a, message) or nil
             if shape and shape == refusals.shape then
