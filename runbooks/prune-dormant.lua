@@ -3,6 +3,7 @@
 -- candidate is read again just before it is deleted: JupyterHub 3.0 deletes a user whose server is
 -- running (it stops the server first), so the hub's own checks cannot be relied on.
 local ctxstate = require "runbook.ctxstate"
+local http = require "runbook.http"
 local hub = require "runbook.hub"
 local json = require "runbook.json"
 local k8s = require "runbook.k8s"
@@ -527,6 +528,8 @@ list:users, read:users, read:hub). Never on the command line.]],
       help = "adapt the deletions in flight to the hub's latency (false: always `concurrency`)" },
     { name = "max_rate", type = "number", default = 0, min = 0, max = 100000,
       help = "at most this many deletions a second (0: no limit)" },
+    { name = "hub_share", type = "number", default = 0.75, min = 0.05, max = 1,
+      help = "share of the hub's time the deletions may take (adaptive: users' requests get the rest)" },
     { name = "ca_file", type = "path", help = "CA bundle to verify the hub's TLS certificate" },
     { name = "insecure", type = "boolean", default = false, help = "do not verify TLS (never in production)" },
   },
@@ -630,6 +633,15 @@ list:users, read:users, read:hub). Never on the command line.]],
     ["hub.delete_user"] = {
       concurrent = true,
       on_failure = "continue",
+      -- GET /hub/api/ without the token (the hub's version: no database, no token to look up): its
+      -- latency is the round trip, and what a deletion takes beyond it is the hub's work, which the
+      -- pacer keeps to hub_share of the hub's time (runner.pacing).
+      round_trip = function(ctx)
+        local opts = connect(ctx):request_options("GET", "/")
+        opts.headers, opts.retries = { Accept = "application/json" }, 0
+        local resp = http.request(opts)
+        return resp and resp.status == 200 and resp.time or nil
+      end,
       -- The user is read again just before deletion: only a user who is still exactly as planned goes,
       -- with the storage that was planned (the same claims, bound to the same volumes).
       check = function(ctx, action)
