@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make bench`: measurements too long for the test suite, printed as a table and saved as JSON.
 #   BENCH_USERS (default 10000): users on the bench hub for the planning measurement, half dormant.
-#   BENCH_DELETES (default 1000), BENCH_RTT_MS (default 20): see tests/bench/prune_bench.py.
+#   BENCH_DELETES (default 1000), BENCH_RTTS (default "0 20 50"), BENCH_FIXED (default "1 3 5 8"),
+#   BENCH_REPEAT (default 1), BENCH_ONLY (regular expression on the runs' labels): see prune_bench.py.
 # Measures: `plan` over every user (wall time, peak RSS, client CPU per user); start-up time of
-# `runbook version` and `runbook list`; then prune throughput against the hub's own ceiling, with a
-# canary measuring what the hub's users feel (prune_bench.py).
+# `runbook version` and `runbook list`; then prune throughput against the hub's own ceiling, with two
+# canaries measuring what the hub's users feel, through the proxy and straight at the hub (prune_bench.py).
+# The date and the machine go into the JSON with the numbers.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 PY=/usr/bin/python3
@@ -54,14 +56,16 @@ list_ms=$(startup "$RUNBOOK" list)
 mkdir -p "$WORK/prune"
 "$PY" "$TOP/tests/bench/prune_bench.py" "$WORK/prune" "$WORK/prune.json" || exit 1
 
-"$PY" - "$OUT_JSON" "$WORK/prune.json" <<PYEOF
+machine="$(uname -srm), $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+"$PY" - "$OUT_JSON" "$WORK/prune.json" "$(date -u +%Y-%m-%dT%H:%MZ)" "$machine" <<PYEOF
 import json, sys
-r = {"users": $N, "planned_deletions": $actions,
+r = {"date": sys.argv[3], "machine": sys.argv[4], "users": $N, "planned_deletions": $actions,
      "plan": {"wall_s": $plan_wall, "peak_rss_mib": round($plan_rss / 1024, 1), "cpu_s": $plan_cpu,
               "cpu_us_per_user": round($plan_cpu / $N * 1e6, 1)},
      "startup_ms": {"version": $version_ms, "list": $list_ms}}
 r["prune"] = json.load(open(sys.argv[2]))
 json.dump(r, open(sys.argv[1], "w"), indent=2)
+print(f"{r['date']}, {r['machine']}")
 print(f"{'measurement':<44} {'value':>12}")
 print(f"{'users on the hub':<44} {r['users']:>12}")
 print(f"{'plan: wall time (s)':<44} {r['plan']['wall_s']:>12}")
@@ -72,12 +76,34 @@ print(f"{'runbook version start (ms, target < 10)':<44} {r['startup_ms']['versio
 print(f"{'runbook list start (ms, target < 10)':<44} {r['startup_ms']['list']:>12}")
 p = r["prune"]
 print()
-print(f"hub ceiling, back-to-back DELETEs: {p['ceiling_1_client']}/s (1 client), {p['ceiling_4_clients']}/s (4 clients)")
-print(f"{'prune of ' + str(p['deletions_per_run']) + ' users':<26} {'deleted/s':>10} {'/ceiling':>9} {'in flight':>10} {'canary p50':>11} {'p95 idle':>9} {'p95 during':>11} {'p95 ratio':>10}")
+print(f"hub ceiling, back-to-back DELETEs on loopback: {p['ceiling_1_client']}/s (1 client), "
+      f"{p['ceiling_4_clients']}/s (4 clients)")
+# One row a configuration; with BENCH_REPEAT, each column lists the repeats' values.
+rows = {}
 for run in p["runs"]:
-    flight = f"{run['in_flight_last']}/{run['in_flight_max']}" if run["in_flight_max"] else str(run.get("fixed_concurrency"))
-    print(f"{run['label']:<26} {run['per_second']:>10} {run['ratio_to_ceiling']:>9} {flight:>10} "
-          f"{str(run['canary_during']['p50']):>11} {str(run['canary_idle']['p95']):>9} {str(run['canary_during']['p95']):>11} {str(run['canary_p95_ratio']):>10}")
-print("(in flight: last/max of the adaptive pacer; canary: GET of an active user every 100 ms, in ms)")
+    rows.setdefault(run["label"], []).append(run)
+def col(runs, f):
+    return ", ".join("-" if f(x) is None else str(f(x)) for x in runs)
+def ratio(v):
+    return None if v is None else f"{v}x"
+def flight(x):
+    if x["fixed_concurrency"]:
+        return x["fixed_concurrency"]
+    return f"{x['in_flight_last']}/{x['in_flight_max']}" if x["in_flight_max"] else None
+head = ["prune of %d users" % p["deletions_per_run"], "deleted/s", "/ceiling", "in flight",
+        "canary p95 idle ms", "during/idle", "direct: idle ms", "during/idle"]
+table = [head]
+for label, runs in rows.items():
+    table.append([label, col(runs, lambda x: x["per_second"]), col(runs, lambda x: x["ratio_to_ceiling"]),
+                  col(runs, flight),
+                  col(runs, lambda x: x["canary_proxy"]["idle"]["p95"]),
+                  col(runs, lambda x: ratio(x["canary_proxy"]["p95_ratio"])),
+                  col(runs, lambda x: x["canary_direct"]["idle"]["p95"]),
+                  col(runs, lambda x: ratio(x["canary_direct"]["p95_ratio"]))])
+widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+for row in table:
+    print("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))
+print("(in flight: last/max of the default's pacer; canaries: GET of an active user every 100 ms, through the")
+print(" run's proxy as the hub's users reach it, and straight at the hub; p95 during the apply over p95 idle)")
 print(f"saved to {sys.argv[1]}")
 PYEOF
