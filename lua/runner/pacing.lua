@@ -78,9 +78,8 @@ end
 local function record(self, reason)
   local n, last = self:limit(), self.history[#self.history]
   local rate = self.rate and math.floor(self.rate * 10 + 0.5) / 10 or nil
-  if last and last.limit == n and (last.rate == rate or (rate and last.rate and math.abs(rate / last.rate - 1) < 0.1)) then
-    return
-  end
+  local same_rate = last and (last.rate == rate or (rate and last.rate and math.abs(rate / last.rate - 1) < 0.1))
+  if last and last.limit == n and same_rate then return end
   self.history[#self.history + 1] = { time = host.monotonic(), limit = n, rate = rate, reason = reason }
   require("runner.ui").verbose(string.format("pacing: %d in flight%s (%s)", n,
     rate and string.format(", %.1f/s", rate) or "", reason))

@@ -150,7 +150,8 @@ for _, rtt in ipairs({ 0, 0.020, 0.050 }) do
   local run = simulate({ rtt = rtt, actions = 3000, work = steady_work(0.002, 0.008) })
   local w = run.window(run.duration / 2, run.duration)
   local ms = rtt * 1000
-  ok(w.busy >= 0.6 and w.busy <= 0.85, string.format("share 0.75, %d ms: the hub busy with ours %.2f of the time", ms, w.busy))
+  ok(w.busy >= 0.6 and w.busy <= 0.85,
+    string.format("share 0.75, %d ms: the hub busy with ours %.2f of the time", ms, w.busy))
   ok(w.waiting < 0.35, string.format("  no standing queue of ours: %.2f waiting on average", w.waiting))
   ok(w.per_second >= 60, string.format("  %.0f actions/s of the hub's 100", w.per_second))
   ok(run.max_limit <= 16, "  never above max in flight (" .. run.max_limit .. ")")
@@ -182,7 +183,8 @@ ok(slow_w.per_second < 0.7 * before.per_second,
 ok(after.per_second > 0.85 * before.per_second and after.waiting < 0.35,
   string.format("  and rises again when the hub is fast again (%.0f/s, %.2f waiting)", after.per_second, after.waiting))
 local early = slowed.window(10, 11)
-ok(early.waiting < 1.5, string.format("  in the first second of the slow hub, %.2f of ours waiting on average", early.waiting))
+ok(early.waiting < 1.5,
+  string.format("  in the first second of the slow hub, %.2f of ours waiting on average", early.waiting))
 
 -- Someone else's listing holds the hub for half a second at 10 s: our requests then queue behind
 -- it (nothing can prevent that); the pacer must not keep feeding the queue, and must come back.
@@ -190,9 +192,11 @@ local listing = simulate({ rtt = 0.020, actions = 2500, work = steady_work(0.002
                            others = { { at = 10, seconds = 0.5 } } })
 local stalled, later = listing.window(10, 10.5), listing.window(13, 18)
 local before_listing = listing.window(5, 10)
-ok(stalled.per_second < 0.2 * before_listing.per_second, string.format("a 0.5 s listing: %.0f actions/s during it", stalled.per_second))
+ok(stalled.per_second < 0.2 * before_listing.per_second,
+  string.format("a 0.5 s listing: %.0f actions/s during it", stalled.per_second))
 ok(later.per_second > 0.85 * before_listing.per_second and later.waiting < 0.35,
-  string.format("  3 s later back to %.0f/s (from %.0f/s), %.2f waiting", later.per_second, before_listing.per_second, later.waiting))
+  string.format("  3 s later back to %.0f/s (from %.0f/s), %.2f waiting", later.per_second,
+    before_listing.per_second, later.waiting))
 
 -- 429 then 503 from 10 s to 12 s: halved once per window, not once per refused request; back after.
 local refusing = simulate({ rtt = 0.020, actions = 2500, work = steady_work(0.002, 0.008),
@@ -204,14 +208,16 @@ for _, h in ipairs(refusing.pacer.history) do
 end
 local refused, recovered = refusing.window(10.5, 12), refusing.window(16, 20)
 ok(halvings >= 2 and halvings <= 10, string.format("429/503 for 2 s: %d halvings (once a window)", halvings))
-ok(refused.per_second < 0.4 * rate_before, string.format("  %.0f actions/s while refused (%.0f/s before)", refused.per_second, rate_before))
+ok(refused.per_second < 0.4 * rate_before,
+  string.format("  %.0f actions/s while refused (%.0f/s before)", refused.per_second, rate_before))
 ok(recovered.per_second > 0.85 * rate_before, string.format("  %.0f/s 4 s after", recovered.per_second))
 
 -- No probe answers: no round trip to subtract, every latency counts as the hub's: slower, never faster.
 local blind = simulate({ rtt = 0.020, actions = 1500, work = steady_work(0.002, 0.008), probe_unanswered = true })
 local bw = blind.window(blind.duration / 2, blind.duration)
 ok(bw.busy <= 0.4 and bw.waiting < 0.1,
-  string.format("probes unanswered at 20 ms: the round trip counts as hub time, busy %.2f (slower, not faster)", bw.busy))
+  string.format("probes unanswered at 20 ms: the round trip counts as hub time, busy %.2f (slower, not faster)",
+    bw.busy))
 local unanswered = pacing.new({ max = 16, probe = function() return nil end })
 ok(unanswered:take_probe(), "share mode: the first start measures the round trip")
 ok(not unanswered:take_probe(), "  one probe at a time")
