@@ -306,50 +306,19 @@ local KEEP_USER_GROUP = "has storage (storage=keep-user)"
 -- and read; only the hub's scopes say whether it may delete. A scope may be granted on some users
 -- only (delete:users!group=students): it is checked for each candidate, counting what is missing.
 local APPLY_SCOPES = { "delete:users", "read:users", "read:servers" }
-local SHOWN_NAMES = 5
+-- What the refusal tells the operator to grant: the scopes of the token the runbook documents.
+local ROLE = { name = "prune-dormant", scopes = { "admin:users", "admin:servers", "list:users", "read:users", "read:hub" } }
 
-local function check_scopes(ctx, missing, user)
-  local scopes = ctx.state.scopes
-  if not scopes then return end -- the hub does not say (before JupyterHub 2.0): the plan notes it
-  for _, scope in ipairs(APPLY_SCOPES) do
-    if not hub.has_scope(scopes, scope, user) then
-      local m = missing[scope]
-      if not m then
-        m = { count = 0, names = {} }
-        missing[scope] = m
-      end
-      m.count = m.count + 1
-      if #m.names < SHOWN_NAMES then m.names[#m.names + 1] = user.name end
-    end
-  end
+-- check_scopes(scope_check, user): counts what the token lacks to re-read and delete this candidate.
+local function check_scopes(scope_check, user)
+  if not scope_check then return end -- the hub does not say (before JupyterHub 2.0): the plan notes it
+  for _, scope in ipairs(APPLY_SCOPES) do scope_check:need(scope, user, "users to delete") end
 end
 
 -- Refuses the plan (exit 2) when the token lacks a scope apply needs, naming what to grant and where.
-local function refuse_missing_scopes(ctx, missing, candidates)
-  local lines = {}
-  for _, scope in ipairs(APPLY_SCOPES) do
-    local m = missing[scope]
-    if m then
-      lines[#lines + 1] = string.format("  %s (or %s), for %d of the %d users to delete (%s%s)", scope,
-        table.concat(hub.scopes_implying(scope), " or "), m.count, candidates, table.concat(m.names, ", "),
-        m.count > #m.names and ", ..." or "")
-    end
-  end
-  if #lines == 0 then return end
-  local me = ctx.state.me
-  local who, holder
-  if me.kind == "service" then
-    who, holder = string.format("service '%s'", tostring(me.name)), string.format('"services": ["%s"]', tostring(me.name))
-  else
-    who, holder = string.format("user '%s'", tostring(me.name)), string.format('"users": ["%s"]', tostring(me.name))
-  end
-  local has = {}
-  for _, s in ipairs(type(me.scopes) == "table" and me.scopes or {}) do has[#has + 1] = tostring(s) end
-  util.fail(2, "the hub token cannot do what apply would do: it lacks\n%s\nThe token belongs to %s; its scopes: %s.\n" ..
-    "Grant the scopes to %s in jupyterhub_config.py and restart the hub (zero-to-jupyterhub: hub.loadRoles):\n" ..
-    '  c.JupyterHub.load_roles = [{"name": "prune-dormant", "scopes": ["admin:users", "admin:servers", "list:users", ' ..
-    '"read:users", "read:hub"], %s}]\nthen plan again. Nothing was changed.', table.concat(lines, "\n"), who,
-    #has > 0 and table.concat(has, ", ") or "none", who, holder)
+local function refuse_missing_scopes(ctx, scope_check)
+  local message = scope_check:refusal(ctx.state.me, ROLE)
+  if message then util.fail(2, message) end
 end
 
 -- The Kubernetes calls apply makes for the candidates' storage, checked with SelfSubjectAccessReviews:
@@ -399,7 +368,7 @@ local function judge_users(ctx, client, claims_index, sorted, last_try)
   ctx.actions, ctx.skipped = json.array(), json.array()
   local now, p = ctx.now, ctx.params
   local run = { listed = 0, capped = 0, candidate_claims = {}, tally = new_tally(ctx, sorted),
-                scopes_missing = {} }
+                scope_check = ctx.state.scopes and hub.scope_check(ctx.state.scopes) or nil }
   local users
   users, run.listing = client:users{ sort = sorted and "last_activity" or nil }
   for user in users do
@@ -430,7 +399,7 @@ local function judge_users(ctx, client, claims_index, sorted, last_try)
       local cap = "over this run's cap (max_actions " .. p.max_actions .. ")"
       ctx:skip{ target = user.name, reason = cap, group = cap }
     else
-      check_scopes(ctx, run.scopes_missing, user)
+      check_scopes(run.scope_check, user)
       local reason, args = dormant, { last_activity = user.last_activity, created = user.created }
       if #claims > 0 then
         local described = {}
@@ -608,7 +577,7 @@ list:users, read:users, read:hub). Never on the command line.]],
         "Found: what if)", days, util.count(days, "day")))
     end
     if ctx.state.scopes then
-      refuse_missing_scopes(ctx, run.scopes_missing, #ctx.actions)
+      refuse_missing_scopes(ctx, run.scope_check)
       if #ctx.actions > 0 then ctx:fact("hub_permissions", "checked: the token may delete and read the users to delete") end
     elseif #ctx.actions > 0 then
       ctx:note("the hub does not list the token's scopes (GET /hub/api/user, JupyterHub 2.0 and later): whether it may " ..

@@ -4,6 +4,7 @@
 local ctxstate = require "runbook.ctxstate"
 local hub = require "runbook.hub"
 local k8s = require "runbook.k8s"
+local access = require "runbook.k8s.access"
 local storage = require "runbook.storage"
 local userbackup = require "runbook.userbackup"
 local util = require "runbook.util"
@@ -85,6 +86,89 @@ local function plan_volume(ctx, name, saved)
   end
 end
 
+-- ---- permissions apply will need, checked at plan time ----
+-- Apply creates each user (POST /users/NAME, with their admin flag: admin:users), adds them to their
+-- groups (groups, per group), and sets their last activity (users:activity). A scope may be granted
+-- on some users or groups only (admin:users!user=alice, groups!group=staff): it is checked for each.
+-- A user who does not exist yet is in no group, so a scope filtered by group cannot create them.
+local ROLE = { name = "restore-users", scopes = { "admin:users", "groups" } }
+local TO_CREATE = "users to re-create"
+
+local function check_scopes(scope_check, name, groups, last_activity)
+  if not scope_check then return end -- the hub does not say (before JupyterHub 2.0): the plan notes it
+  scope_check:need("admin:users", { name = name, groups = {} }, TO_CREATE)
+  if #groups > 0 then
+    local granted = true
+    for _, g in ipairs(groups) do
+      granted = hub.has_scope(scope_check.scopes, "groups", { groups = { g } }) and granted
+    end
+    scope_check:record("groups", granted, name, "users to put back in their groups")
+  end
+  if type(last_activity) == "string" then
+    -- Set after the groups are restored: a scope filtered by group counts them.
+    scope_check:need("users:activity", { name = name, groups = groups }, "users whose last activity is restored")
+  end
+end
+
+local function check_hub_scopes(ctx, scope_check, creations)
+  if not scope_check then
+    if creations > 0 then
+      ctx:note("the hub does not list the token's scopes (GET /hub/api/user, JupyterHub 2.0 and later): whether it may " ..
+        "create users is known only when apply tries")
+    end
+    return
+  end
+  local message = scope_check:refusal(ctx.state.me, ROLE)
+  if message then util.fail(2, message) end
+  if creations > 0 then
+    ctx:fact("hub_permissions", "checked: the token may create the users, restore their groups and last activity")
+  end
+end
+
+-- The Kubernetes calls attaching the planned volumes makes, asked with SelfSubjectAccessReviews, each
+-- with the number of volumes it is for (a claim's namespace may differ from one volume to the next).
+local function check_cluster_access(ctx)
+  local per_namespace, namespaces, total = {}, {}, 0
+  for _, a in ipairs(ctx.actions) do
+    if a.kind == "k8s.reattach_volume" then
+      local ns = a.args.claim.metadata.namespace
+      if not per_namespace[ns] then namespaces[#namespaces + 1], per_namespace[ns] = ns, 0 end
+      per_namespace[ns], total = per_namespace[ns] + 1, total + 1
+    end
+  end
+  if total == 0 then return end
+  local checks, asked = {}, {}
+  for _, ns in ipairs(namespaces) do
+    for _, check in ipairs(storage.reattach_access(ns)) do
+      local key = access.describe(check)
+      if not asked[key] then
+        asked[key], check.volumes = true, check.namespace and per_namespace[ns] or total
+        checks[#checks + 1] = check
+      end
+    end
+  end
+  local client = k8s_client(ctx)
+  local denied, err = access.missing(client, checks)
+  if not denied then
+    ctx:note("Kubernetes permissions were not checked in advance: " .. err)
+    return
+  end
+  if #denied == 0 then
+    ctx:fact("storage_permissions", "checked (SelfSubjectAccessReview): " .. access.describe_all(checks))
+    return
+  end
+  local lines = {}
+  for _, d in ipairs(denied) do
+    lines[#lines + 1] = string.format("  %s: %s, for %d of the %d volumes to attach", access.describe(d), d.why, d.volumes,
+      total)
+  end
+  util.fail(2, "Kubernetes user '%s' (context %s) may not do what apply would do to attach the kept home directory " ..
+    "volumes again:\n%s\nGrant it (a Role with get and create on persistentvolumeclaims in the claims' namespace, a " ..
+    "ClusterRole with get and patch on persistentvolumes, which are cluster-scoped), or use a context that has it, and " ..
+    "plan again; or restore only the users, leaving the volumes as they are, with -p reattach=false. Nothing was changed.",
+    tostring(client.user), tostring(client.context), table.concat(lines, "\n"))
+end
+
 return {
   summary = "Undo a prune-dormant run: re-create its users and attach their kept home directories again",
   description = [[
@@ -97,8 +181,12 @@ creates the claim again under its old name, namespace, labels and annotations wi
 to that volume, waits until it is Bound, and puts back the volume's old reclaim policy: the user's next
 server mounts the same data. Users that exist again, and volumes that are gone or bound elsewhere, are
 left alone with the reason. API tokens cannot be restored (the hub keeps only their hashes).
-Token: a service token with admin:users, groups, users:activity, read:users (and read:hub).
-Kubernetes (for volumes): get and patch on persistentvolumes, get and create on persistentvolumeclaims.]],
+Token: a service token with admin:users and groups (they hold read:users, users:activity and
+read:groups). Kubernetes (for volumes): get and patch on persistentvolumes, get and create on
+persistentvolumeclaims. The plan checks both before anything is done: the token's scopes (JupyterHub
+2.0 and later list them), user by user and group by group, and the Kubernetes permissions
+(SelfSubjectAccessReview); it refuses (exit 2) naming what is missing, for how many users or volumes,
+and what to grant, or -p reattach=false to restore only the users.]],
   params = {
     { name = "from", type = "path", required = true, help = "the prune-dormant run: its journal or its .backup directory" },
     { name = "users", type = "list", default = {}, help = "only these users (default: every user the run deleted)" },
@@ -113,7 +201,9 @@ Kubernetes (for volumes): get and patch on persistentvolumes, get and create on 
   steps = {
     "Read the prune run's journal and each deleted user's record (checked against the journal's SHA-256)",
     "For each user: leave them alone if they exist again; otherwise plan to create them",
+    "Check that the token's scopes allow creating the users, their groups and last activity; refuse the plan if not",
     "For each kept volume: leave it alone if it is gone or bound to another claim; otherwise plan to attach it",
+    "Ask the Kubernetes API whether the context may create the claims and patch the volumes; refuse the plan if not",
     "Apply: create the user (admin flag), add them to their groups, set their last activity",
     "Apply: clear the volume's old claimRef, create the claim with spec.volumeName, wait for Bound, restore the reclaim policy",
   },
@@ -137,6 +227,12 @@ Kubernetes (for volumes): get and patch on persistentvolumes, get and create on 
   plan = function(ctx)
     local client = connect(ctx)
     local run = prune_run(ctx)
+    -- Who the token is, and its scopes (JupyterHub 2.0 and later): what apply may do is checked below.
+    local me, err = client:whoami()
+    if not me then util.fail(1, err) end
+    ctx.state.me = me
+    local scopes = hub.token_scopes(me)
+    local scope_check = scopes and hub.scope_check(scopes) or nil
     ctx:fact("prune_run", string.format("%s (planned %s on %s)", run.journal, tostring(run.plan.created), run.plan.target))
     ctx:fact("users_deleted_by_the_run", #run.users + #run.missing)
     ctx:note("API tokens cannot be restored: the hub keeps only their hashes; restored users create new ones")
@@ -168,7 +264,11 @@ Kubernetes (for volumes): get and patch on persistentvolumes, get and create on 
         else
           local groups, lost = {}, {}
           for _, g in ipairs(type(record.user.groups) == "table" and record.user.groups or {}) do
-            if groups_exist[g] == nil then
+            if groups_exist[g] == nil and scope_check and not hub.has_scope(scopes, "read:groups", { groups = { g } }) then
+              -- The token may not read the group (403), so it may not add members to it either (groups
+              -- holds read:groups): the pre-flight below refuses the plan for it, whether it exists or not.
+              groups_exist[g] = true
+            elseif groups_exist[g] == nil then
               local group, gerr = client:group(g)
               if group == nil then util.fail(1, gerr) end
               groups_exist[g] = group ~= false
@@ -181,6 +281,7 @@ Kubernetes (for volumes): get and patch on persistentvolumes, get and create on 
           end
           local what = { record.user.admin and "admin" or nil }
           if #groups > 0 then what[#what + 1] = "groups " .. table.concat(groups, ", ") end
+          check_scopes(scope_check, name, groups, record.user.last_activity)
           ctx:add{ kind = "hub.create_user", target = name,
                    reason = "deleted by the run" .. (#what > 0 and ("; " .. table.concat(what, "; ")) or ""),
                    args = { admin = record.user.admin == true, groups = groups, last_activity = record.user.last_activity } }
@@ -193,11 +294,11 @@ Kubernetes (for volumes): get and patch on persistentvolumes, get and create on 
     for name in pairs(wanted or {}) do
       if not in_run[name] then util.fail(2, "user '%s' was not deleted by the run %s", name, run.journal) end
     end
+    local created = #ctx.actions
+    check_hub_scopes(ctx, scope_check, created)
     for _, v in ipairs(volumes) do plan_volume(ctx, v.name, v.saved) end
-    local created, reattached = 0, 0
-    for _, a in ipairs(ctx.actions) do
-      if a.kind == "hub.create_user" then created = created + 1 else reattached = reattached + 1 end
-    end
+    check_cluster_access(ctx)
+    local reattached = #ctx.actions - created
     if created > 0 then ctx:effect(string.format("%d user%s re-created", created, created == 1 and "" or "s")) end
     if reattached > 0 then
       ctx:effect(string.format("%d home director%s re-attached", reattached, reattached == 1 and "y" or "ies"))

@@ -6,6 +6,7 @@
 # prune-dormant against a real JupyterHub; `make torture` runs every point of every runbook.
 . "$(dirname "$0")/lib/tap.sh"
 . "$TOP/tests/lib/testservers.sh"
+. "$TOP/tests/lib/killresume.sh"
 . "$TOP/tests/lib/hub.sh"
 . "$TOP/tests/torture/prune.sh"
 . "$TOP/tests/lib/pg.sh"
@@ -15,18 +16,31 @@
 export RUNBOOK_PATH="$TOP/tests/runbooks" XDG_STATE_HOME="$SCRATCH/state"
 
 # --- the engine: every journal write (1 plan line + 2 per action + finish = 10 for 4 actions) ---
-kv_start ""
-for n in $(seq 1 10); do
+# Each point must be reached (exit 137 and its marker). Then, from the journal copied at the kill and
+# every DELETE the server saw (any status: the runbook counts 404 as done, so a repeated deletion
+# answers 404 and would hide from a count of 204s): no finished action started or requested again.
+kv_kill_resume() {
+  local n=$1 dir="$SCRATCH/kv-$1" rc journal problems failures=0
   for k in k1 k2 k3 k4; do kv_put "tmp-$k" 1; done
   : > "$KV_DIR/requests.log"
-  dir="$SCRATCH/kv-$n"
-  run_rb plan kv-prune -o "$dir.json"
-  { (RUNBOOK_CRASH_AT=journal:$n exec "$RUNBOOK" apply "$dir.json" --yes --journal-dir "$dir" >/dev/null 2>&1); } 2>/dev/null; rc=$?
-  if [ "$rc" -eq 137 ]; then "$RUNBOOK" resume "$dir"/*.journal --yes >/dev/null 2>&1; rc=$?; fi
-  deleted=$(grep -cE '^DELETE /keys/tmp-k[1-4] 204' "$KV_DIR/requests.log")
-  ok $([ "$rc" -eq 0 ] && [ "$deleted" -eq 4 ] && [ -z "$(kv_keys)" ]; echo $?) \
-     "kv-prune killed after journal write $n: resumed, 4 keys deleted once each (exit $rc, $deleted deletions)"
-done
+  mkdir -p "$dir"
+  run_rb plan kv-prune -o "$dir/plan.json"
+  { (RUNBOOK_CRASH_AT=journal:$n exec "$RUNBOOK" apply "$dir/plan.json" --yes --journal-dir "$dir/j" >"$dir/apply.out" 2>&1); } 2>/dev/null; rc=$?
+  journal=$(ls "$dir"/j/*.journal 2>/dev/null)
+  if ! kr_killed "$rc" "$dir/apply.out" "journal:$n"; then
+    ok 1 "kv-prune killed after journal write $n (not killed there: exit $rc)"; sed 's/^/#   /' "$dir/apply.out"; return
+  fi
+  cp "$journal" "$dir/at-kill.journal"
+  "$RUNBOOK" resume "$journal" --yes >"$dir/resume.out" 2>&1; rc=$?
+  [ "$rc" -eq 0 ] || { failures=1; diag "resume exit $rc"; tail -n 5 "$dir/resume.out" | sed 's/^/#   /'; }
+  [ -z "$(kv_keys)" ] || { failures=1; diag "keys left: $(kv_keys)"; }
+  sed -nE 's#^DELETE /keys/([^ ]+) ([0-9]+)$#\1 \2#p' "$KV_DIR/requests.log" > "$dir/deletes"
+  problems=$(kr_exactly_once "$dir/at-kill.journal" "$journal" --point "journal:$n" --kind kv.delete --requests "$dir/deletes")
+  [ $? -eq 0 ] || { failures=1; printf '%s\n' "$problems" | sed 's/^/#   /'; }
+  ok "$failures" "kv-prune killed after journal write $n ($(printf '%s\n' "$problems" | tail -n 1)), resumed: each key deleted once, nothing finished repeated"
+}
+kv_start ""
+for n in $(seq 1 10); do kv_kill_resume "$n"; done
 
 # --- prune-dormant on a real hub ---
 command -v jupyterhub >/dev/null || { diag "jupyterhub is not installed"; done_testing; exit; }

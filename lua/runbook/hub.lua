@@ -481,6 +481,7 @@ local IMPLIED_BY = {
   ["read:servers"] = { "servers", "admin:servers" },
   ["delete:servers"] = { "servers", "admin:servers" },
   ["groups"] = { "admin:groups" },
+  ["read:groups"] = { "groups", "admin:groups" },
 }
 
 -- scopes_implying(scope) -> the broader scopes that also grant it ({"admin:users"} for delete:users)
@@ -526,6 +527,80 @@ function hub.has_scope(scopes, scope, user)
     end
   end
   return false
+end
+
+-- ---- the scopes apply will need, checked at plan time ----
+-- A runbook counts, for each thing its apply will do, whether the token's scopes allow it; what is
+-- missing becomes one refusal that names each scope, how many of the plan's targets it is missing
+-- for, who the token belongs to and the role to grant. Scopes are listed in the order first needed.
+local SHOWN_NAMES = 5
+
+local ScopeCheck = {}
+ScopeCheck.__index = ScopeCheck
+
+-- scope_check(scopes) -> a check for token_scopes(...) (not nil: a hub that does not list the
+-- token's scopes cannot be checked, and the plan says so instead)
+function hub.scope_check(scopes)
+  return setmetatable({ scopes = scopes, order = {}, needs = {} }, ScopeCheck)
+end
+
+-- record(scope, granted, name, of): one target (`name`, shown for the first few missing) of the
+-- `of` ("users to delete") needs `scope`; `granted` says whether the token has it there.
+function ScopeCheck:record(scope, granted, name, of)
+  local need = self.needs[scope]
+  if not need then
+    need = { of = of, total = 0, missing = 0, names = {} }
+    self.needs[scope] = need
+    self.order[#self.order + 1] = scope
+  end
+  need.total = need.total + 1
+  if granted then return true end
+  need.missing = need.missing + 1
+  if #need.names < SHOWN_NAMES then need.names[#need.names + 1] = name end
+  return false
+end
+
+-- need(scope, user, of) -> whether the token has `scope` on this user (a model with name and groups),
+-- recording it for user.name.
+function ScopeCheck:need(scope, user, of)
+  return self:record(scope, hub.has_scope(self.scopes, scope, user), user.name, of)
+end
+
+-- missing() -> the scopes the token lacks somewhere, in the order first needed
+function ScopeCheck:missing()
+  local list = {}
+  for _, scope in ipairs(self.order) do
+    if self.needs[scope].missing > 0 then list[#list + 1] = scope end
+  end
+  return list
+end
+
+-- refusal(me, role) -> the message refusing the plan | nil when nothing is missing. `me` is the
+-- token's model (whoami()); role = {name = "prune-dormant", scopes = {...}}: what to grant.
+function ScopeCheck:refusal(me, role)
+  local lines = {}
+  for _, scope in ipairs(self:missing()) do
+    local need, broader = self.needs[scope], IMPLIED_BY[scope] or {}
+    lines[#lines + 1] = string.format("  %s%s, for %d of the %d %s (%s%s)", scope,
+      #broader > 0 and (" (or " .. table.concat(broader, " or ") .. ")") or "", need.missing, need.total, need.of,
+      table.concat(need.names, ", "), need.missing > #need.names and ", ..." or "")
+  end
+  if #lines == 0 then return nil end
+  local who, holder
+  if me.kind == "service" then
+    who, holder = string.format("service '%s'", tostring(me.name)), string.format('"services": ["%s"]', tostring(me.name))
+  else
+    who, holder = string.format("user '%s'", tostring(me.name)), string.format('"users": ["%s"]', tostring(me.name))
+  end
+  local has = {}
+  for _, s in ipairs(type(me.scopes) == "table" and me.scopes or {}) do has[#has + 1] = tostring(s) end
+  local grant = {}
+  for _, s in ipairs(role.scopes) do grant[#grant + 1] = '"' .. s .. '"' end
+  return string.format("the hub token cannot do what apply would do: it lacks\n%s\nThe token belongs to %s; its " ..
+    "scopes: %s.\nGrant the scopes to %s in jupyterhub_config.py and restart the hub (zero-to-jupyterhub: " ..
+    'hub.loadRoles):\n  c.JupyterHub.load_roles = [{"name": "%s", "scopes": [%s], %s}]\nthen plan again. ' ..
+    "Nothing was changed.", table.concat(lines, "\n"), who, #has > 0 and table.concat(has, ", ") or "none", who,
+    role.name, table.concat(grant, ", "), holder)
 end
 
 return hub

@@ -358,4 +358,19 @@ function storage.needed_access(mode, namespace)
   return checks
 end
 
+-- reattach_access(namespace) -> the Kubernetes calls restore-users makes to attach a kept volume to a
+-- new claim in `namespace` (release, the claim's creation, wait_bound, restore_policy), as checks for
+-- runbook.k8s.access, each with a `why`.
+function storage.reattach_access(namespace)
+  return {
+    { verb = "get", resource = "persistentvolumes", why = "to read each volume again" },
+    { verb = "patch", resource = "persistentvolumes",
+      why = "to free each volume from its deleted claim and put back its reclaim policy" },
+    { verb = "get", resource = "persistentvolumeclaims", namespace = namespace,
+      why = "to look for the claim and wait until it is Bound" },
+    { verb = "create", resource = "persistentvolumeclaims", namespace = namespace,
+      why = "to create each claim again under its old name" },
+  }
+end
+
 return storage

@@ -9,7 +9,7 @@ Run with Debian's /usr/bin/python3 (a pyenv python does not see Debian's jupyter
                   [--pvc-name-template T] [--storage-class C] [--storage-capacity 10Gi]
                   [--kube-token-file F] [--kubespawner-version 7.1.0|6.2.0]]
   hub.py stop    --dir D
-  hub.py restart --dir D
+  hub.py restart --dir D [--ops-scopes a,b,c]
   hub.py seed    --dir D (--spec SPEC.json | compact options, see `hub.py seed -h`)
   hub.py backdate-created --dir D NAME=WHEN ...
   hub.py claim-name --dir D USER [SERVER]      # the stand-in's claim name (--kubespawner)
@@ -713,6 +713,8 @@ def cmd_stop(args):
 def cmd_restart(args):
     hd = HubDir(args.dir)
     state = hd.load_state()
+    if args.ops_scopes is not None:  # the same token, other scopes (from now on, seeding's restarts too)
+        state["ops_scopes"] = [x for x in args.ops_scopes.split(",") if x]
     stop_all(hd, state)
     launch_or_die(hd, state, state.get("timeout", 60))
 
@@ -1105,7 +1107,8 @@ def main():
     p.add_argument("--kubespawner-version", metavar="V",
                    help="KubeSpawner release to imitate and report: 7.1.0 (default) or 6.x, e.g. 6.2.0")
     command("stop", cmd_stop)
-    command("restart", cmd_restart)
+    p = command("restart", cmd_restart)
+    p.add_argument("--ops-scopes", metavar="A,B,C", help="give the ops token these scopes instead")
     p = command("seed", cmd_seed, epilog=SEED_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--spec", help="JSON file (keys below)")
     p.add_argument("--user", action="append", default=[], metavar="A,B", help="plain users")

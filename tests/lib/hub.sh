@@ -16,7 +16,8 @@
 #             claims as a first start would make them (needs --kubespawner), with
 #             hubtest-marker.txt in each volume
 #   hub_claim_name DIR USER [SERVER]          the stand-in's claim name (josé -> claim-jos-c3-a9)
-#   hub_stop DIR | hub_restart DIR
+#   hub_stop DIR | hub_restart DIR [--ops-scopes a,b,c]   (restart: same ports and tokens; the
+#             ops token gets these scopes instead, from then on)
 #   hub_seed DIR [hub.py seed options]        e.g. --generate u:500:-100d --admin u0001
 #   hub_backdate_created DIR NAME=WHEN...     WHEN: ISO 8601 or -30d (restarts the hub)
 #   hub_users DIR | hub_count DIR             all user names (every page) | how many
@@ -47,8 +48,9 @@ _hub_env() { set -a; . "$1/env"; set +a; }
 hub_stop() { "$PY" "$HUB_PY" stop --dir "$1"; }
 
 hub_restart() {
-  "$PY" "$HUB_PY" restart --dir "$1" || return 1
-  _hub_env "$1"  # HUB_PID changed
+  local dir=$1; shift
+  "$PY" "$HUB_PY" restart --dir "$dir" "$@" || return 1
+  _hub_env "$dir"  # HUB_PID changed
 }
 
 # seed and backdate may restart the hub (same ports and token, new HUB_PID).

@@ -20,13 +20,22 @@ is() {  # is GOT EXPECTED DESCRIPTION
   local got=$1 want=$2; shift 2
   if [ "$got" == "$want" ]; then ok 0 "$*"; else ok 1 "$*"; echo "#   got:      '$got'"; echo "#   expected: '$want'"; fi
 }
+# _matches TEXT ERE: grep's line-by-line match (^ and $ anchor lines); a pattern that spans lines is
+# matched against the whole text instead, since grep would take each of its lines as a pattern of its own
+# and pass when any one of them matched.
+_matches() {
+  case $2 in
+    *$'\n'*) [[ $1 =~ $2 ]] ;;
+    *) printf '%s' "$1" | grep -Eq -- "$2" ;;
+  esac
+}
 like() {  # like TEXT EXTENDED-REGEX DESCRIPTION
   local text=$1 re=$2; shift 2
-  if printf '%s' "$text" | grep -Eq -- "$re"; then ok 0 "$*"; else ok 1 "$*"; echo "#   text did not match /$re/:"; printf '%s\n' "$text" | head -n 20 | sed 's/^/#     /'; fi
+  if _matches "$text" "$re"; then ok 0 "$*"; else ok 1 "$*"; echo "#   text did not match /$re/:"; printf '%s\n' "$text" | head -n 20 | sed 's/^/#     /'; fi
 }
 unlike() {  # unlike TEXT EXTENDED-REGEX DESCRIPTION
   local text=$1 re=$2; shift 2
-  if printf '%s' "$text" | grep -Eq -- "$re"; then ok 1 "$*"; echo "#   text matched /$re/:"; printf '%s\n' "$text" | grep -E -- "$re" | head -n 5 | sed 's/^/#     /'; else ok 0 "$*"; fi
+  if _matches "$text" "$re"; then ok 1 "$*"; echo "#   text matched /$re/:"; printf '%s\n' "$text" | head -n 20 | sed 's/^/#     /'; else ok 0 "$*"; fi
 }
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 diag() { printf '%s\n' "$*" | sed 's/^/# /'; }

@@ -4,6 +4,7 @@
 #                              deployment is rolled out, as the cluster would restart its pod)
 #   wipe_kill_resume POINT:N   reset the world, plan, apply killed at the crash point, resume, check
 
+. "$TOP/tests/lib/killresume.sh"
 wipe_world_start() {
   local dir=$1
   pg_start "$dir/pg" >/dev/null 2>&1 || return 1
@@ -62,16 +63,36 @@ wipe_world_reset() {
   WIPE_USERS=$(wipe_psql "SELECT count(*) FROM users")
 }
 
+# The ids of the plan's actions wipe-hub-db repeats on resume (its repeat_on_resume): deleting the
+# ingress (neither a namespace nor a pod) and scaling to 0.
+wipe_repeating() {
+  "$PY" - "$1" <<'PYEOF'
+import json, sys
+ids = [a["id"] for a in json.load(open(sys.argv[1]))["actions"]
+       if (a["kind"] == "k8s.delete" and not (a.get("args") or {}).get("namespace") and not (a.get("args") or {}).get("pod"))
+       or (a["kind"] == "k8s.scale" and (a.get("args") or {}).get("replicas") == 0)]
+print(",".join(map(str, ids)))
+PYEOF
+}
+
 wipe_kill_resume() {
-  local point=$1 dir="$SCRATCH/wipe-${1//:/-}" rc journal failures=0 manifest
+  local point=$1 dir="$SCRATCH/wipe-${1//:/-}" rc journal failures=0 manifest problems
   wipe_world_reset
   mkdir -p "$dir"
   "$RUNBOOK" plan wipe-hub-db -p backup_dir="$dir/backups" -o "$dir/plan.json" -q >/dev/null 2>"$dir/plan.err" \
     || { ok 1 "$point: plan"; sed 's/^/#   /' "$dir/plan.err"; return; }
   { (RUNBOOK_CRASH_AT=$point exec "$RUNBOOK" apply "$dir/plan.json" --yes --journal-dir "$dir/j" >"$dir/apply.out" 2>&1); } 2>/dev/null; rc=$?
   journal=$(ls "$dir"/j/*.journal 2>/dev/null)
-  [ "$rc" -eq 137 ] && { "$RUNBOOK" resume "$journal" --yes >"$dir/resume.out" 2>&1; rc=$?; }
-  [ "$rc" -eq 0 ] || { failures=1; diag "$point: exit $rc"; tail -n 4 "$dir"/*.out | sed 's/^/#   /'; }
+  if ! kr_killed "$rc" "$dir/apply.out" "$point"; then
+    ok 1 "wipe-hub-db killed at $point (not killed there: exit $rc)"; tail -n 4 "$dir/apply.out" | sed 's/^/#   /'; return
+  fi
+  cp "$journal" "$dir/at-kill.journal"
+  "$RUNBOOK" resume "$journal" --yes >"$dir/resume.out" 2>&1; rc=$?
+  [ "$rc" -eq 0 ] || { failures=1; diag "$point: resume exit $rc"; tail -n 4 "$dir"/*.out | sed 's/^/#   /'; }
+  # No action finished before the kill starts again, except those that converge on a state on_stop may
+  # have undone (repeat_on_resume: cutting access, the ingress's deletion and the scale to 0).
+  problems=$(kr_exactly_once "$dir/at-kill.journal" "$journal" --point "$point" --repeats "$(wipe_repeating "$dir/plan.json")")
+  [ $? -eq 0 ] || { failures=1; printf '%s\n' "$problems" | sed "s/^/#   $point: /"; }
   local ns; ns=$(wipe_k8s_get /api/v1/namespaces)
   case " $ns " in *" nublado-"*) failures=1; diag "$point: a lab namespace survived: $ns";; esac
   case " $ns " in *" nubladox-test "*) ;; *) failures=1; diag "$point: the decoy nubladox-test is gone";; esac
@@ -82,5 +103,5 @@ wipe_kill_resume() {
     || { failures=1; diag "$point: no backup holding the $WIPE_USERS users"; }
   [ "$(grep -c '"kind":"pg.drop_owned"' "$journal" 2>/dev/null)" -ge 1 ] || { failures=1; diag "$point: no DROP OWNED in the journal"; }
   [ "$(wipe_psql "SELECT count(*) FROM users" 2>/dev/null)" = 0 ] || { failures=1; diag "$point: the hub's schema is not back empty"; }
-  ok "$failures" "wipe-hub-db killed at $point, resumed: labs gone, decoys kept, verified backup, schema back, access back"
+  ok "$failures" "wipe-hub-db killed at $point ($(printf '%s\n' "$problems" | tail -n 1)), resumed: nothing finished repeated, labs gone, decoys kept, verified backup, schema back, access back"
 }
